@@ -1,0 +1,64 @@
+/* engine/alert.h - an alert event: tripline's output contract.
+ *
+ * One tl_alert is built per state change (firing, resolved) and per re-notification, then
+ * encoded as JSON or Avro (schemas/alert_event.avsc) and produced with the fingerprint as
+ * the Kafka key. The field names here are the wire names.
+ *
+ * Ownership: a tl_alert only points at strings owned by the rule (name, owner, ...) and by
+ * the evaluator's scratch (label values, summary); it lives for one encode call.
+ */
+#ifndef TL_ALERT_H
+#define TL_ALERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "units.h"
+
+#define TL_ALERT_MAX_LABELS 16
+#define TL_ALERT_MAX_EXEMPLARS 4
+#define TL_ALERT_LABEL_MAX 128 /* label values from events are truncated to this many bytes */
+
+typedef enum tl_alert_state { TL_ALERT_FIRING = 0, TL_ALERT_RESOLVED = 1 } tl_alert_state;
+
+typedef struct tl_alert {
+    const char *alert;       /* rule name */
+    tl_alert_state state;
+    int64_t timestamp_ms;    /* evaluation time (event time) of this transition */
+    const char *service;     /* value of label "service", or NULL if the rule has none */
+    const char *tool;        /* value of label "tool", or NULL */
+    const char *metric;      /* the rule's value expression as written, e.g. "p95(latency_ms)" */
+    double value;            /* value at this evaluation */
+    double threshold;
+    const char *op;          /* ">", ">=", "<", "<=", "==", "!=" */
+    tl_unit unit;            /* unit of value and threshold */
+    int64_t window_ms;
+    const char *severity;    /* "critical", "warning", "info" */
+    const char *owner;
+    const char *runbook;
+    const char *summary;     /* rendered template */
+    const char *description; /* rendered template, may be NULL */
+    char fingerprint[17];    /* 16 hex digits: hash of rule name and label set */
+    char transition_id[33];  /* 32 hex digits: fingerprint + state + starts_at + notify seq */
+    int64_t starts_at_ms;    /* when it started firing */
+    int64_t ends_at_ms;      /* when it resolved; -1 while firing */
+    uint32_t n_labels;       /* group-by labels then the rule's static labels */
+    const char *label_key[TL_ALERT_MAX_LABELS];
+    const char *label_val[TL_ALERT_MAX_LABELS];
+    uint32_t n_exemplars;
+    const char *exemplar_trace_ids[TL_ALERT_MAX_EXEMPLARS];
+} tl_alert;
+
+/* Encoders (alert_json.c, alert_avro.c). Return bytes written or 0 if `cap` is too small.
+ * JSON: one object, every field above except `op`/`unit` which are folded into
+ * `threshold_text`/`value_text` human strings; null for NULL strings and ends_at < 0;
+ * `labels` an object, `exemplar_trace_ids` an array. Avro: schemas/alert_event.avsc. */
+size_t tl_alert_encode_json(const tl_alert *a, char *out, size_t cap);
+size_t tl_alert_encode_avro(const tl_alert *a, uint8_t *out, size_t cap);
+extern const char tl_alert_event_schema_json[];
+
+/* One human line for the console, e.g.
+ * "FIRING   critical  ToolErrorRate  service=support-bot tool=get_order_status  value=23.4% > 10% (10m)  -- summary" */
+size_t tl_alert_format_line(const tl_alert *a, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,118 @@
+/* engine/alert_line.c - one human-readable console line per alert.
+ *
+ * Why: `tripline --output console` and the dry-run mode print alerts for a person watching a
+ * terminal, where one aligned line per transition beats a JSON blob:
+ *
+ *   FIRING   critical  ToolErrorRate  service=support-bot tool=get_order_status  value=23.4% > 10% (10m)  -- summary
+ *
+ * Layout: state padded to 8 columns, severity padded to 8, then two spaces between sections:
+ * rule name, labels as key=value (section omitted when there are none), value, the threshold
+ * text and the window, then "-- summary" when there is one. No trailing newline.
+ *
+ * Safety: label values and summaries come from events and could carry terminal escape
+ * sequences or newlines; every string is copied with control bytes (< 0x20, 0x7f) removed,
+ * so one alert is always exactly one line and cannot drive the terminal.
+ *
+ * Contract: always NUL-terminated when cap > 0; a line longer than cap - 1 bytes is cut at a
+ * UTF-8 character boundary. Returns the length written. Pure, thread-safe, no allocation.
+ */
+#include <string.h>
+
+#include "alert.h"
+#include "timefmt.h"
+#include "units.h"
+
+typedef struct tl_lw {
+    char *buf;
+    size_t len;
+    size_t lim; /* cap - 1 */
+    int full;
+} tl_lw;
+
+static int is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+/* Append s[0..n) minus control bytes; on overflow cut before a UTF-8 continuation byte. */
+static void lw_put(tl_lw *w, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && !w->full; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (is_ctl(c))
+            continue;
+        if (w->len == w->lim) {
+            w->full = 1;
+            /* drop a partial multi-byte character at the end */
+            if ((c & 0xC0) == 0x80) {
+                size_t k = w->len;
+                while (k > 0 && ((unsigned char)w->buf[k - 1] & 0xC0) == 0x80)
+                    k--;
+                if (k > 0 && ((unsigned char)w->buf[k - 1] & 0xC0) == 0xC0)
+                    k--;
+                w->len = k;
+            }
+            return;
+        }
+        w->buf[w->len++] = (char)c;
+    }
+}
+
+static void lw_str(tl_lw *w, const char *s)
+{
+    if (s)
+        lw_put(w, s, strlen(s));
+}
+
+static void lw_pad(tl_lw *w, const char *s, size_t width)
+{
+    size_t before = w->len;
+    lw_str(w, s);
+    for (size_t k = w->len - before; k < width; k++)
+        lw_put(w, " ", 1);
+}
+
+size_t tl_alert_format_line(const tl_alert *a, char *out, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    tl_lw w = {out, 0, cap - 1, 0};
+    char tmp[96];
+
+    lw_pad(&w, a->state == TL_ALERT_RESOLVED ? "RESOLVED" : "FIRING", 8);
+    lw_put(&w, " ", 1);
+    lw_pad(&w, a->severity, 8);
+    lw_put(&w, "  ", 2);
+    lw_str(&w, a->alert);
+
+    uint32_t nl = a->n_labels < TL_ALERT_MAX_LABELS ? a->n_labels : TL_ALERT_MAX_LABELS;
+    const char *sep = "  ";
+    for (uint32_t i = 0; i < nl; i++) {
+        if (!a->label_key[i])
+            continue;
+        lw_str(&w, sep);
+        sep = " ";
+        lw_str(&w, a->label_key[i]);
+        lw_put(&w, "=", 1);
+        lw_str(&w, a->label_val[i]);
+    }
+
+    lw_put(&w, "  value=", 8);
+    tl_unit_format(a->value, a->unit, tmp, sizeof tmp);
+    lw_str(&w, tmp);
+    lw_put(&w, " ", 1);
+    if (a->op && a->op[0]) {
+        lw_str(&w, a->op);
+        lw_put(&w, " ", 1);
+    }
+    tl_unit_format(a->threshold, a->unit, tmp, sizeof tmp);
+    lw_str(&w, tmp);
+    lw_put(&w, " (", 2);
+    tl_duration_format(a->window_ms, tmp, sizeof tmp);
+    lw_str(&w, tmp);
+    lw_put(&w, ")", 1);
+
+    if (a->summary && a->summary[0]) {
+        lw_put(&w, "  -- ", 5);
+        lw_str(&w, a->summary);
+    }
+    out[w.len] = '\0';
+    return w.len;
+}

@@ -1,0 +1,877 @@
+/* engine/engine.c - consumer group, worker threads, watermarks and offset safety.
+ *
+ * See engine.h for the thread model. The pieces here, and why:
+ *
+ * Partition queues. On assignment the main thread forwards each partition's queue to one
+ * worker's queue (round-robin), so a worker consumes a fixed set of partitions without
+ * touching the others (librdkafka 2.0.2 guidance in ../shared/KNOWLEDGE.md). Batch consume
+ * calls are not safe against a concurrent assign, so assignment changes happen while the
+ * workers are held (they acknowledge the hold at the top of their loop and keep doing owner
+ * duties, but no consume call is in flight).
+ *
+ * Ownership of series. A series belongs to worker tl_series_owner(hash). The consuming
+ * worker applies the contributions it owns directly and ships the others through an SPSC
+ * ring per (from, to) pair, followed at the end of each batch by a MARK(seq) record.
+ *
+ * Watermark. Each worker publishes the minimum, over its partitions that are active (have
+ * data, are not at their end, and delivered something within idle_timeout), of the largest
+ * event time seen; the global watermark is the minimum over workers. When no partition is
+ * active it is the largest event time seen, advanced with the wall clock once nothing at all
+ * has arrived for idle_timeout, so alerts still resolve when traffic stops. It never goes
+ * back. Evaluation runs at the watermark; events more than `lateness` behind it are late.
+ *
+ * Offsets (at-least-once). Batch b of worker w is safe once every owner o has published
+ * done[o][w] >= b, i.e. o applied b's contributions (it saw MARK(b)), evaluated after that,
+ * and every alert of that evaluation was acknowledged; and b's own dead-letter copies were
+ * acknowledged. Safe offsets are handed to rd_kafka_offsets_store() at most every 50 ms;
+ * auto-commit commits them, and shutdown or revocation commits synchronously.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "decode.h"
+#include "engine.h"
+#include "log.h"
+#include "output.h"
+#include "ring.h"
+#include "route.h"
+#include "shard.h"
+#include "xfer.h"
+
+#define MAX_WORKERS 64
+#define BATCH_MAX 1024
+#define BATCH_FIFO 512
+#define PASS_FIFO 64
+#define MAX_PARTS 1024
+#define RING_BYTES (4u << 20)
+#define STORE_INTERVAL_MS 50
+
+typedef struct part {
+    char *topic;
+    int32_t partition;
+    int has_data;
+    int eof;
+    int64_t max_ts;
+    int64_t last_wall;
+    int64_t ready;  /* next offset safe to store */
+    int64_t stored; /* next offset handed to offsets_store */
+} part;
+
+typedef struct batch {
+    uint64_t seq;
+    tl_ack dlq;
+    uint32_t n;
+    struct {
+        uint32_t part;
+        int64_t off;
+    } e[MAX_PARTS];
+} batch;
+
+typedef struct pass {
+    tl_ack ack;
+    uint64_t applied[MAX_WORKERS];
+} pass;
+
+typedef struct worker {
+    struct tl_engine *eng;
+    uint32_t id;
+    pthread_t th;
+    int started;
+    rd_kafka_queue_t *q;
+    tl_shard *shard;
+    tl_router router;
+    tl_event ev;
+    tl_json_scratch scratch;
+    tl_fold_key *keys;
+    tl_ring *out[MAX_WORKERS]; /* to owner o (NULL for self) */
+    tl_ring *in[MAX_WORKERS];  /* from worker s (NULL for self) */
+    part *parts;
+    uint32_t nparts;
+    part *pending_parts; /* set by the main thread while holding; adopted by the worker */
+    uint32_t npending;
+    _Atomic int parts_update;
+    batch *batches;
+    uint32_t b_head, b_count;
+    uint64_t seq;
+    pass *passes;
+    uint32_t p_head, p_count;
+    uint64_t applied[MAX_WORKERS];
+    pass *cur_pass;
+    int64_t last_store_wall;
+    /* published to other threads */
+    _Atomic uint64_t done[MAX_WORKERS]; /* as owner: batches of worker s fully done */
+    _Atomic int64_t low_wm;
+    _Atomic int64_t max_ts;
+    _Atomic int64_t last_msg_wall;
+    _Atomic int ack_gen;
+    _Atomic int quiescent;
+    _Atomic int finished;
+    _Atomic int stopped_consuming;
+    _Atomic uint64_t s_messages, s_events, s_malformed;
+    _Atomic uint32_t s_batches; /* batches whose offsets are not stored yet */
+    uint64_t messages, events, malformed;
+} worker;
+
+struct tl_engine {
+    const tl_config *cfg;
+    const tl_program *prog;
+    rd_kafka_t *rk;
+    tl_output *out;
+    tl_decoder *dec;
+    worker *w;
+    uint32_t nw;
+    _Atomic int stop;
+    _Atomic int stopping;
+    _Atomic int hold;
+    _Atomic int hold_gen;
+    _Atomic int64_t wm;
+    _Atomic int exit_at_end;
+    int assigned;
+    int fatal;
+    tl_engine_alert_fn on_alert;
+    void *on_alert_ctx;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- watermark ------------------------------------------------------------------------- */
+
+static void publish_watermark(worker *w, int64_t now)
+{
+    int64_t lo = INT64_MAX, mx = INT64_MIN;
+    for (uint32_t i = 0; i < w->nparts; i++) {
+        part *p = &w->parts[i];
+        if (!p->has_data)
+            continue;
+        if (p->max_ts > mx)
+            mx = p->max_ts;
+        if (!p->eof && now - p->last_wall < w->eng->cfg->idle_timeout_ms && p->max_ts < lo)
+            lo = p->max_ts;
+    }
+    atomic_store_explicit(&w->low_wm, lo, memory_order_release);
+    if (mx > atomic_load_explicit(&w->max_ts, memory_order_relaxed))
+        atomic_store_explicit(&w->max_ts, mx, memory_order_release);
+}
+
+static int64_t global_watermark(tl_engine *e, int64_t now)
+{
+    int64_t lo = INT64_MAX, mx = INT64_MIN, last = INT64_MIN;
+    for (uint32_t i = 0; i < e->nw; i++) {
+        int64_t l = atomic_load_explicit(&e->w[i].low_wm, memory_order_acquire);
+        int64_t m = atomic_load_explicit(&e->w[i].max_ts, memory_order_acquire);
+        int64_t lw = atomic_load_explicit(&e->w[i].last_msg_wall, memory_order_relaxed);
+        if (l < lo)
+            lo = l;
+        if (m > mx)
+            mx = m;
+        if (lw > last)
+            last = lw;
+    }
+    int64_t wm;
+    if (lo != INT64_MAX)
+        wm = lo;
+    else if (mx == INT64_MIN)
+        return atomic_load(&e->wm);
+    else {
+        wm = mx;
+        int64_t idle = now - last;
+        if (last != INT64_MIN && idle > e->cfg->idle_timeout_ms && !atomic_load(&e->exit_at_end))
+            wm = mx + idle;
+    }
+    int64_t cur = atomic_load(&e->wm);
+    while (wm > cur && !atomic_compare_exchange_weak(&e->wm, &cur, wm))
+        ;
+    return wm > cur ? wm : cur;
+}
+
+/* ---- alerts ---------------------------------------------------------------------------- */
+
+static void sink(void *ctx, const tl_alert *a)
+{
+    worker *w = ctx;
+    tl_engine *e = w->eng;
+    tl_output_alert(e->out, a, w->cur_pass ? &w->cur_pass->ack : NULL);
+    if (e->cfg->print_alerts) {
+        char line[2048];
+        tl_alert_format_line(a, line, sizeof line);
+        printf("%s\n", line);
+        fflush(stdout);
+    }
+    if (e->on_alert)
+        e->on_alert(e->on_alert_ctx, a);
+}
+
+/* ---- owner duties ------------------------------------------------------------------------ */
+
+static void drain_in(worker *w)
+{
+    tl_engine *e = w->eng;
+    for (uint32_t s = 0; s < e->nw; s++) {
+        tl_ring *r = w->in[s];
+        if (!r)
+            continue;
+        size_t n;
+        const void *rec;
+        while ((rec = tl_ring_peek(r, &n))) {
+            if (tl_xfer_type(rec) == TL_XFER_MARK) {
+                w->applied[s] = tl_xfer_mark_seq(rec);
+            } else {
+                tl_fold f;
+                tl_xfer_fold_decode(rec, &f, w->keys, w->id, e->prog->filter_words);
+                tl_shard_fold(w->shard, &f, w->id);
+            }
+            tl_ring_consume(r);
+        }
+    }
+}
+
+static pass *pass_begin(worker *w)
+{
+    if (w->p_count) {
+        pass *tail = &w->passes[(w->p_head + w->p_count - 1) % PASS_FIFO];
+        /* an empty tail can take more; a full FIFO merges into its tail (only delays it) */
+        if (atomic_load(&tail->ack.outstanding) == 0 || w->p_count == PASS_FIFO)
+            return tail;
+    }
+    pass *p = &w->passes[(w->p_head + w->p_count) % PASS_FIFO];
+    w->p_count++;
+    atomic_store(&p->ack.outstanding, 0);
+    return p;
+}
+
+static void complete_passes(worker *w)
+{
+    tl_engine *e = w->eng;
+    while (w->p_count) {
+        pass *p = &w->passes[w->p_head];
+        if (atomic_load_explicit(&p->ack.outstanding, memory_order_acquire) != 0)
+            break;
+        for (uint32_t s = 0; s < e->nw; s++)
+            if (p->applied[s] > atomic_load_explicit(&w->done[s], memory_order_relaxed))
+                atomic_store_explicit(&w->done[s], p->applied[s], memory_order_release);
+        w->p_head = (w->p_head + 1) % PASS_FIFO;
+        w->p_count--;
+    }
+}
+
+static void store_offsets(worker *w, int64_t now, int force)
+{
+    tl_engine *e = w->eng;
+    uint64_t safe = UINT64_MAX;
+    for (uint32_t o = 0; o < e->nw; o++) {
+        uint64_t d = atomic_load_explicit(&e->w[o].done[w->id], memory_order_acquire);
+        if (d < safe)
+            safe = d;
+    }
+    while (w->b_count) {
+        batch *b = &w->batches[w->b_head];
+        if (b->seq > safe || atomic_load_explicit(&b->dlq.outstanding, memory_order_acquire) != 0)
+            break;
+        for (uint32_t i = 0; i < b->n; i++)
+            if (b->e[i].off > w->parts[b->e[i].part].ready)
+                w->parts[b->e[i].part].ready = b->e[i].off;
+        w->b_head = (w->b_head + 1) % BATCH_FIFO;
+        w->b_count--;
+    }
+    atomic_store_explicit(&w->s_batches, w->b_count, memory_order_relaxed);
+    if (!force && now - w->last_store_wall < STORE_INTERVAL_MS)
+        return;
+    w->last_store_wall = now;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < w->nparts; i++)
+        n += w->parts[i].ready > w->parts[i].stored;
+    if (!n)
+        return;
+    /* one small list per store call (at most every STORE_INTERVAL_MS), not per event */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (uint32_t i = 0; i < w->nparts; i++) {
+        part *p = &w->parts[i];
+        if (p->ready > p->stored) {
+            rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->ready;
+            p->stored = p->ready;
+        }
+    }
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(e->rk, l);
+    if (err)
+        tl_log(TL_LOG_WARN, "worker %u: storing offsets: %s", w->id, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void owner_duties(worker *w, int64_t now)
+{
+    tl_engine *e = w->eng;
+    drain_in(w);
+    w->applied[w->id] = w->seq;
+    int64_t wm = global_watermark(e, now);
+    pass *p = pass_begin(w);
+    memcpy(p->applied, w->applied, sizeof p->applied);
+    w->cur_pass = p;
+    tl_shard_evaluate(w->shard, wm);
+    w->cur_pass = NULL;
+    complete_passes(w);
+    store_offsets(w, now, atomic_load(&e->stopping) || atomic_load(&e->hold));
+}
+
+/* ---- consuming ----------------------------------------------------------------------------- */
+
+static uint32_t part_index(worker *w, const rd_kafka_message_t *m, uint32_t hint)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (hint < w->nparts && w->parts[hint].partition == m->partition && strcmp(w->parts[hint].topic, topic) == 0)
+        return hint;
+    for (uint32_t i = 0; i < w->nparts; i++)
+        if (w->parts[i].partition == m->partition && strcmp(w->parts[i].topic, topic) == 0)
+            return i;
+    return UINT32_MAX;
+}
+
+static void *ring_reserve(worker *w, uint32_t o, size_t n)
+{
+    void *buf;
+    while (!(buf = tl_ring_reserve(w->out[o], n))) {
+        /* backpressure: let the owner catch up, and keep our own rings moving meanwhile */
+        tl_ring_publish(w->out[o]);
+        drain_in(w);
+        sched_yield();
+    }
+    return buf;
+}
+
+static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64_t now)
+{
+    tl_engine *e = w->eng;
+    batch *b = &w->batches[(w->b_head + w->b_count) % BATCH_FIFO];
+    b->seq = w->seq + 1;
+    b->n = 0;
+    atomic_store(&b->dlq.outstanding, 0);
+    tl_shard_set_watermark(w->shard, atomic_load(&e->wm));
+    uint32_t hint = 0, batch_hint = 0;
+    for (ssize_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                uint32_t pi = part_index(w, m, hint);
+                if (pi != UINT32_MAX)
+                    w->parts[pi].eof = 1;
+            } else {
+                tl_log(TL_LOG_WARN, "worker %u: consume error: %s", w->id, rd_kafka_message_errstr(m));
+            }
+            continue;
+        }
+        uint32_t pi = part_index(w, m, hint);
+        if (pi == UINT32_MAX)
+            continue; /* from a partition no longer ours (stale after a rebalance) */
+        hint = pi;
+        part *p = &w->parts[pi];
+        p->eof = 0;
+        p->last_wall = now;
+        if (batch_hint < b->n && b->e[batch_hint].part == pi) {
+            b->e[batch_hint].off = m->offset + 1;
+        } else {
+            uint32_t k;
+            for (k = 0; k < b->n && b->e[k].part != pi; k++)
+                ;
+            if (k == b->n)
+                b->e[b->n++].part = pi;
+            b->e[k].off = m->offset + 1;
+            batch_hint = k;
+        }
+        w->messages++;
+        tl_decode_err err;
+        if (tl_decoder_decode(e->dec, m->payload, m->len, &w->ev, &w->scratch, &err) < 0) {
+            char reason[256];
+            tl_decode_err_format(&err, reason, sizeof reason);
+            tl_output_dead_letter(e->out, m, tl_decode_code_name(err.code), reason, &b->dlq);
+            w->malformed++;
+            continue;
+        }
+        w->events++;
+        p->has_data = 1;
+        if (w->ev.ts_ms > p->max_ts)
+            p->max_ts = w->ev.ts_ms;
+        tl_fold f;
+        if (!tl_router_route(&w->router, &w->ev, &f))
+            continue;
+        if (e->nw > 1) {
+            uint64_t owners = 0;
+            for (uint32_t k = 0; k < f.nkeys; k++)
+                owners |= 1ull << f.keys[k].owner;
+            owners &= ~(1ull << w->id);
+            while (owners) {
+                uint32_t o = (uint32_t)__builtin_ctzll(owners);
+                owners &= owners - 1;
+                size_t sz = tl_xfer_fold_size(&f, o, e->prog->filter_words);
+                tl_xfer_fold_encode(ring_reserve(w, o, sz), &f, o, e->prog->filter_words);
+            }
+        }
+        tl_shard_fold(w->shard, &f, w->id);
+    }
+    for (ssize_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(msgs[i]);
+    w->seq++;
+    w->b_count++;
+    for (uint32_t o = 0; o < e->nw; o++) {
+        if (!w->out[o])
+            continue;
+        tl_xfer_mark_encode(ring_reserve(w, o, tl_xfer_mark_size()), w->seq);
+        tl_ring_publish(w->out[o]);
+    }
+    atomic_store_explicit(&w->last_msg_wall, now, memory_order_relaxed);
+    publish_watermark(w, now);
+    atomic_store_explicit(&w->s_messages, w->messages, memory_order_relaxed);
+    atomic_store_explicit(&w->s_events, w->events, memory_order_relaxed);
+    atomic_store_explicit(&w->s_malformed, w->malformed, memory_order_relaxed);
+}
+
+static int all_parts_eof(worker *w)
+{
+    for (uint32_t i = 0; i < w->nparts; i++)
+        if (!w->parts[i].eof)
+            return 0;
+    return 1;
+}
+
+static int rings_empty(worker *w)
+{
+    for (uint32_t s = 0; s < w->eng->nw; s++)
+        if (w->in[s] && !tl_ring_empty(w->in[s]))
+            return 0;
+    return 1;
+}
+
+static void adopt_parts(worker *w)
+{
+    for (uint32_t i = 0; i < w->nparts; i++)
+        tl_free(w->parts[i].topic);
+    tl_free(w->parts);
+    w->parts = w->pending_parts;
+    w->nparts = w->npending;
+    w->pending_parts = NULL;
+    w->npending = 0;
+    /* Batches still queued (a revoke that timed out waiting for them) refer to the old
+     * partition indices: forget their offsets (the new owner re-reads them, which is the
+     * at-least-once answer) but keep the slots until their dead-letter acks return. */
+    for (uint32_t i = 0; i < w->b_count; i++)
+        w->batches[(w->b_head + i) % BATCH_FIFO].n = 0;
+    publish_watermark(w, wall_ms());
+}
+
+static int all_stopped(tl_engine *e)
+{
+    for (uint32_t i = 0; i < e->nw; i++)
+        if (!atomic_load(&e->w[i].stopped_consuming))
+            return 0;
+    return 1;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    tl_engine *e = w->eng;
+    rd_kafka_message_t **msgs = tl_malloc(BATCH_MAX * sizeof *msgs);
+    int64_t deadline = 0;
+    for (;;) {
+        int64_t now = wall_ms();
+        int hold = atomic_load(&e->hold), stopping = atomic_load(&e->stopping);
+        if (hold) {
+            if (atomic_load(&w->parts_update)) {
+                adopt_parts(w);
+                atomic_store(&w->parts_update, 0);
+            }
+            atomic_store(&w->ack_gen, atomic_load(&e->hold_gen));
+        }
+        if (stopping && !atomic_load(&w->stopped_consuming)) {
+            atomic_store(&w->stopped_consuming, 1);
+            deadline = now + 30000;
+        }
+        if (!hold && !stopping && w->nparts && w->b_count < BATCH_FIFO && msgs) {
+            ssize_t n = rd_kafka_consume_batch_queue(w->q, 10, msgs, BATCH_MAX);
+            now = wall_ms();
+            if (n > 0)
+                process_batch(w, msgs, n, now);
+            else
+                publish_watermark(w, now); /* idle partitions stop holding the watermark back */
+        } else {
+            sleep_ms(1);
+        }
+        owner_duties(w, now);
+        int q = all_parts_eof(w) && w->b_count == 0 && w->p_count <= 1 && rings_empty(w) &&
+                (w->p_count == 0 || atomic_load(&w->passes[w->p_head].ack.outstanding) == 0);
+        atomic_store(&w->quiescent, q);
+        if (stopping && all_stopped(e) && rings_empty(w)) {
+            int done = w->b_count == 0 && (w->p_count == 0 || atomic_load(&w->passes[w->p_head].ack.outstanding) == 0);
+            if (done || now > deadline) {
+                if (!done)
+                    tl_log(TL_LOG_WARN, "worker %u: stopping with %u batches whose offsets are not safe yet", w->id,
+                           w->b_count);
+                owner_duties(w, now);
+                store_offsets(w, now, 1);
+                break;
+            }
+        }
+    }
+    tl_free(msgs);
+    atomic_store(&w->finished, 1);
+    return NULL;
+}
+
+/* ---- rebalancing (main thread) -------------------------------------------------------------- */
+
+static void hold_workers(tl_engine *e)
+{
+    int gen = atomic_fetch_add(&e->hold_gen, 1) + 1;
+    atomic_store(&e->hold, 1);
+    for (uint32_t i = 0; i < e->nw; i++)
+        while (atomic_load(&e->w[i].ack_gen) != gen && !atomic_load(&e->w[i].finished)) {
+            tl_output_poll(e->out, 1);
+        }
+}
+
+static void post_parts(tl_engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+    uint32_t *count = tl_calloc(e->nw, sizeof *count);
+    for (uint32_t i = 0; i < e->nw; i++) {
+        e->w[i].pending_parts = tl_calloc(parts && parts->cnt ? (size_t)parts->cnt : 1, sizeof(part));
+        e->w[i].npending = 0;
+    }
+    for (int i = 0; parts && i < parts->cnt; i++) {
+        worker *w = &e->w[(uint32_t)i % e->nw];
+        if (w->npending >= MAX_PARTS) {
+            tl_log(TL_LOG_ERROR, "more than %d partitions per worker; raise --threads", MAX_PARTS);
+            continue;
+        }
+        part *p = &w->pending_parts[w->npending++];
+        p->topic = tl_strdup(parts->elems[i].topic);
+        p->partition = parts->elems[i].partition;
+        p->max_ts = INT64_MIN;
+        p->ready = p->stored = -1;
+        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(e->rk, p->topic, p->partition);
+        if (pq) {
+            rd_kafka_queue_forward(pq, w->q);
+            rd_kafka_queue_destroy(pq);
+        }
+    }
+    tl_free(count);
+    for (uint32_t i = 0; i < e->nw; i++)
+        atomic_store(&e->w[i].parts_update, 1);
+    /* the workers adopt the new tables at their next hold acknowledgement */
+    hold_workers(e);
+}
+
+static void wait_batches_done(tl_engine *e, int timeout_ms)
+{
+    int64_t end = wall_ms() + timeout_ms;
+    for (;;) {
+        int pending = 0;
+        for (uint32_t i = 0; i < e->nw; i++)
+            pending += (int)atomic_load(&e->w[i].s_batches);
+        if (!pending || wall_ms() > end)
+            break;
+        tl_output_poll(e->out, 5);
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque)
+{
+    tl_engine *e = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        tl_log(TL_LOG_INFO, "assigned %d partitions", parts->cnt);
+        hold_workers(e);
+        post_parts(e, parts);
+        rd_kafka_assign(rk, parts);
+        e->assigned = parts->cnt;
+        atomic_store(&e->hold, 0);
+        return;
+    }
+    tl_log(TL_LOG_INFO, "revoking %d partitions: draining and committing", parts ? parts->cnt : 0);
+    hold_workers(e);
+    wait_batches_done(e, 10000);
+    hold_workers(e); /* one more round so the final offsets are stored */
+    rd_kafka_commit(rk, NULL, 0);
+    for (int i = 0; parts && i < parts->cnt; i++) {
+        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(rk, parts->elems[i].topic, parts->elems[i].partition);
+        if (pq) {
+            rd_kafka_queue_forward(pq, NULL);
+            rd_kafka_queue_destroy(pq);
+        }
+    }
+    rd_kafka_assign(rk, NULL);
+    post_parts(e, NULL);
+    e->assigned = 0;
+    atomic_store(&e->hold, 0);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static int worker_init(tl_engine *e, worker *w, uint32_t id)
+{
+    w->eng = e;
+    w->id = id;
+    w->q = rd_kafka_queue_new(e->rk);
+    tl_shard_opts so = {.max_series = e->cfg->max_series,
+                        .sketch_max_bytes = e->cfg->sketch_max_bytes,
+                        .sink = sink,
+                        .sink_ctx = w};
+    w->shard = tl_shard_new(e->prog, &so);
+    w->scratch.cap = e->cfg->max_message_bytes ? e->cfg->max_message_bytes : (1u << 20);
+    w->scratch.buf = tl_malloc(w->scratch.cap);
+    w->keys = tl_calloc(e->prog->ngroups ? e->prog->ngroups : 1, sizeof *w->keys);
+    w->batches = tl_calloc(BATCH_FIFO, sizeof *w->batches);
+    w->passes = tl_calloc(PASS_FIFO, sizeof *w->passes);
+    atomic_store(&w->low_wm, INT64_MAX);
+    atomic_store(&w->max_ts, INT64_MIN);
+    atomic_store(&w->last_msg_wall, INT64_MIN);
+    if (!w->q || !w->shard || !w->scratch.buf || !w->keys || !w->batches || !w->passes ||
+        tl_router_init(&w->router, e->prog, e->nw) < 0)
+        return -1;
+    return 0;
+}
+
+tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err, size_t errcap)
+{
+    tl_engine *e = tl_calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    e->cfg = cfg;
+    e->prog = prog;
+    e->nw = (uint32_t)(cfg->threads > 0 ? cfg->threads : 1);
+    if (e->nw > MAX_WORKERS)
+        e->nw = MAX_WORKERS;
+    atomic_store(&e->wm, INT64_MIN);
+    atomic_store(&e->exit_at_end, cfg->exit_at_end);
+    err[0] = '\0';
+    e->dec = tl_decoder_new(cfg, err, errcap);
+    if (!e->dec)
+        goto fail;
+    e->out = tl_output_new(cfg, err, errcap);
+    if (!e->out)
+        goto fail;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char kerr[256];
+    static const tl_kv defaults[] = {
+        {"enable.auto.offset.store", "false"}, /* at-least-once: we store offsets ourselves */
+        {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "true"},      /* idle partitions and --exit-at-end */
+        {"queued.min.messages", "200000"},     /* avoids the 2.0.2 fetch stalls (KNOWLEDGE.md) */
+        {"fetch.wait.max.ms", "50"},
+        {"partition.assignment.strategy", "range,roundrobin"},
+    };
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, kerr, sizeof kerr) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "group.id", cfg->group, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errcap, "consumer config: %s", kerr);
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    if (tl_kafka_conf_set(conf, defaults, sizeof defaults / sizeof defaults[0], err, errcap) < 0 ||
+        tl_kafka_conf_set(conf, cfg->kafka, cfg->n_kafka, err, errcap) < 0 ||
+        tl_kafka_conf_set(conf, cfg->consumer, cfg->n_consumer, err, errcap) < 0) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, e);
+    e->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
+    if (!e->rk) {
+        snprintf(err, errcap, "cannot create consumer: %s", kerr);
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(e->rk);
+    e->w = tl_calloc(e->nw, sizeof *e->w);
+    if (!e->w)
+        goto oom;
+    for (uint32_t i = 0; i < e->nw; i++)
+        if (worker_init(e, &e->w[i], i) < 0)
+            goto oom;
+    for (uint32_t s = 0; s < e->nw && e->nw > 1; s++) {
+        for (uint32_t o = 0; o < e->nw; o++) {
+            if (s == o)
+                continue;
+            tl_ring *r = tl_ring_new(RING_BYTES);
+            if (!r)
+                goto oom;
+            e->w[s].out[o] = r;
+            e->w[o].in[s] = r;
+        }
+    }
+    return e;
+oom:
+    snprintf(err, errcap, "out of memory");
+fail:
+    tl_engine_destroy(e);
+    return NULL;
+}
+
+void tl_engine_on_alert(tl_engine *e, tl_engine_alert_fn fn, void *ctx)
+{
+    e->on_alert = fn;
+    e->on_alert_ctx = ctx;
+}
+
+void tl_engine_stop(tl_engine *e) { atomic_store(&e->stop, 1); }
+
+void tl_engine_exit_at_end(tl_engine *e) { atomic_store(&e->exit_at_end, 1); }
+
+void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    for (uint32_t i = 0; i < e->nw; i++) {
+        worker *w = &e->w[i];
+        s->messages += atomic_load_explicit(&w->s_messages, memory_order_relaxed);
+        s->events += atomic_load_explicit(&w->s_events, memory_order_relaxed);
+        s->malformed += atomic_load_explicit(&w->s_malformed, memory_order_relaxed);
+        /* shard stats are owned by the worker; read them only once it has finished */
+        if (atomic_load(&w->finished) && w->shard) {
+            tl_shard_stats ss;
+            tl_shard_stats_get(w->shard, &ss);
+            s->late += ss.late;
+            s->series += ss.series;
+            s->overflowed += ss.overflowed;
+        }
+    }
+    tl_output_stats os;
+    tl_output_stats_get(e->out, &os);
+    s->alerts = os.alerts;
+    s->alerts_acked = os.alerts_acked;
+    s->dlq_acked = os.dlq_acked;
+    s->delivery_retries = os.failed_attempts;
+    s->watermark = atomic_load(&e->wm);
+}
+
+static void print_stats(tl_engine *e)
+{
+    tl_engine_stats s;
+    tl_engine_stats_get(e, &s);
+    tl_log(TL_LOG_INFO, "stats: messages=%llu events=%llu malformed=%llu alerts=%llu acked=%llu retries=%llu",
+           (unsigned long long)s.messages, (unsigned long long)s.events, (unsigned long long)s.malformed,
+           (unsigned long long)s.alerts, (unsigned long long)s.alerts_acked, (unsigned long long)s.delivery_retries);
+}
+
+int tl_engine_run(tl_engine *e)
+{
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)e->cfg->n_inputs);
+    for (size_t i = 0; i < e->cfg->n_inputs; i++)
+        rd_kafka_topic_partition_list_add(topics, e->cfg->inputs[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(e->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        tl_log(TL_LOG_ERROR, "subscribe: %s", rd_kafka_err2str(err));
+        return 1;
+    }
+    for (uint32_t i = 0; i < e->nw; i++) {
+        if (pthread_create(&e->w[i].th, NULL, worker_main, &e->w[i]) != 0) {
+            tl_log(TL_LOG_ERROR, "cannot start worker thread: %s", strerror(errno));
+            atomic_store(&e->stop, 1);
+            break;
+        }
+        e->w[i].started = 1;
+    }
+    int64_t next_stats = wall_ms() + e->cfg->stats_interval_ms;
+    int quiet_rounds = 0;
+    while (!atomic_load(&e->stop)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(e->rk, 10);
+        if (m) {
+            if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                tl_log(TL_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+        }
+        tl_output_poll(e->out, 0);
+        char fe[256];
+        if (rd_kafka_fatal_error(e->rk, fe, sizeof fe)) {
+            tl_log(TL_LOG_ERROR, "fatal consumer error: %s", fe);
+            e->fatal = 1;
+            break;
+        }
+        int64_t now = wall_ms();
+        if (e->cfg->stats_interval_ms > 0 && now >= next_stats) {
+            print_stats(e);
+            next_stats = now + e->cfg->stats_interval_ms;
+        }
+        if (atomic_load(&e->exit_at_end) && e->assigned > 0) {
+            int q = tl_output_pending(e->out) == 0;
+            for (uint32_t i = 0; i < e->nw && q; i++)
+                q = atomic_load(&e->w[i].quiescent);
+            quiet_rounds = q ? quiet_rounds + 1 : 0;
+            if (quiet_rounds >= 5) {
+                tl_log(TL_LOG_INFO, "every assigned partition is at its end; stopping");
+                break;
+            }
+        }
+    }
+    /* drain: workers stop consuming, finish owner duties, deliver, store offsets */
+    atomic_store(&e->stopping, 1);
+    int64_t end = wall_ms() + 35000;
+    for (;;) {
+        int fin = 1;
+        for (uint32_t i = 0; i < e->nw; i++)
+            fin &= !e->w[i].started || atomic_load(&e->w[i].finished);
+        if (fin || wall_ms() > end)
+            break;
+        tl_output_poll(e->out, 5);
+    }
+    for (uint32_t i = 0; i < e->nw; i++)
+        if (e->w[i].started)
+            pthread_join(e->w[i].th, NULL);
+    for (uint32_t i = 0; i < e->nw; i++)
+        e->w[i].started = 0;
+    rd_kafka_commit(e->rk, NULL, 0);
+    print_stats(e);
+    return e->fatal ? 1 : 0;
+}
+
+void tl_engine_destroy(tl_engine *e)
+{
+    if (!e)
+        return;
+    if (e->rk) {
+        rd_kafka_consumer_close(e->rk);
+    }
+    for (uint32_t i = 0; e->w && i < e->nw; i++) {
+        worker *w = &e->w[i];
+        tl_shard_destroy(w->shard);
+        tl_router_fini(&w->router);
+        tl_free(w->scratch.buf);
+        tl_free(w->keys);
+        tl_free(w->batches);
+        tl_free(w->passes);
+        for (uint32_t k = 0; k < w->nparts; k++)
+            tl_free(w->parts[k].topic);
+        tl_free(w->parts);
+        for (uint32_t k = 0; k < w->npending; k++)
+            tl_free(w->pending_parts[k].topic);
+        tl_free(w->pending_parts);
+        for (uint32_t o = 0; o < e->nw; o++)
+            tl_ring_destroy(w->out[o]);
+        if (w->q)
+            rd_kafka_queue_destroy(w->q);
+    }
+    tl_free(e->w);
+    if (e->rk)
+        rd_kafka_destroy(e->rk);
+    tl_output_destroy(e->out);
+    tl_decoder_destroy(e->dec);
+    tl_free(e);
+}

@@ -1,0 +1,58 @@
+/* engine/engine.h - the whole pipeline: Kafka in, windows and rules, alerts out.
+ *
+ * Threads (docs/ARCHITECTURE.md has the picture):
+ *  - the caller's thread runs tl_engine_run(): it polls the consumer for rebalances and
+ *    errors, polls the producer for delivery reports, retries failed deliveries, prints
+ *    stats, and decides when to stop;
+ *  - `threads` workers each consume the partitions forwarded to their queue, decode, filter
+ *    and route events, apply the contributions they own, ship the others to their owners
+ *    through SPSC rings, evaluate rules for the series they own, and produce alerts.
+ *
+ * At-least-once: a worker stores an input offset only after (1) the event's contributions
+ * were applied by every owner, (2) the evaluation that followed ran, (3) every alert that
+ * evaluation produced and every dead-letter copy from the batch was acknowledged by the
+ * broker. Auto-commit then commits stored offsets; shutdown commits synchronously.
+ */
+#ifndef TL_ENGINE_H
+#define TL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert.h"
+#include "config.h"
+#include "program.h"
+
+typedef struct tl_engine tl_engine;
+
+typedef struct tl_engine_stats {
+    uint64_t messages;      /* consumed */
+    uint64_t events;        /* decoded */
+    uint64_t malformed;     /* sent to the dead-letter topic */
+    uint64_t late;          /* contributions older than the allowed lateness */
+    uint64_t alerts;        /* alert events produced (acknowledged or not) */
+    uint64_t alerts_acked;
+    uint64_t dlq_acked;
+    uint64_t delivery_retries;
+    uint64_t series;
+    uint64_t overflowed;
+    int64_t watermark;      /* event time, ms */
+} tl_engine_stats;
+
+/* Called for every alert as it is produced (from a worker thread). Optional. */
+typedef void (*tl_engine_alert_fn)(void *ctx, const tl_alert *a);
+
+/* Create. Takes nothing over: cfg and prog must outlive the engine. */
+tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err, size_t errcap);
+void tl_engine_on_alert(tl_engine *e, tl_engine_alert_fn fn, void *ctx);
+/* Run until stopped (signal, tl_engine_stop, or --exit-at-end). Returns 0 on a clean stop,
+ * 1 on a fatal Kafka error. */
+int tl_engine_run(tl_engine *e);
+/* Ask to stop: drain, deliver, store offsets, commit. Async-signal-safe. */
+void tl_engine_stop(tl_engine *e);
+/* From now on, stop once every assigned partition is at its end (as --exit-at-end). */
+void tl_engine_exit_at_end(tl_engine *e);
+void tl_engine_stats_get(tl_engine *e, tl_engine_stats *out);
+void tl_engine_destroy(tl_engine *e);
+
+#endif

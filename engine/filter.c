@@ -1,0 +1,160 @@
+/* engine/filter.c - per-event filter evaluation with memoised atoms (see filter.h). */
+#include <string.h>
+
+#include "alloc.h"
+#include "filter.h"
+
+int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog)
+{
+    memset(fc, 0, sizeof *fc);
+    fc->prog = prog;
+    fc->atom_words = (prog->natoms + 63) / 64;
+    uint32_t aw = fc->atom_words ? fc->atom_words : 1, fw = prog->filter_words ? prog->filter_words : 1;
+    fc->atom_done = tl_calloc(aw, sizeof(uint64_t));
+    fc->atom_val = tl_calloc(aw, sizeof(uint64_t));
+    fc->bits = tl_calloc(fw, sizeof(uint64_t));
+    if (!fc->atom_done || !fc->atom_val || !fc->bits) {
+        tl_filter_ctx_fini(fc);
+        return -1;
+    }
+    return 0;
+}
+
+void tl_filter_ctx_fini(tl_filter_ctx *fc)
+{
+    tl_free(fc->atom_done);
+    tl_free(fc->atom_val);
+    tl_free(fc->bits);
+    memset(fc, 0, sizeof *fc);
+}
+
+tl_str tl_fieldref_get(const tl_fieldref *ref, const tl_event *ev)
+{
+    if (ref->is_attr) {
+        int found;
+        return tl_event_attr(ev, ref->attr, &found);
+    }
+    if (ev->str_present & (1u << ref->field))
+        return ev->str[ref->field];
+    return (tl_str){"", 0};
+}
+
+int tl_event_num(const tl_event *ev, int field, double *out)
+{
+    if (field == TL_N_TOKENS) {
+        uint32_t m = ev->num_present & ((1u << TL_N_INPUT_TOKENS) | (1u << TL_N_OUTPUT_TOKENS));
+        if (!m)
+            return 0;
+        double v = 0;
+        if (m & (1u << TL_N_INPUT_TOKENS))
+            v += ev->num[TL_N_INPUT_TOKENS];
+        if (m & (1u << TL_N_OUTPUT_TOKENS))
+            v += ev->num[TL_N_OUTPUT_TOKENS];
+        *out = v;
+        return 1;
+    }
+    if (!(ev->num_present & (1u << field)))
+        return 0;
+    *out = ev->num[field];
+    return 1;
+}
+
+static int has_sub(tl_str h, tl_str n)
+{
+    if (n.n == 0)
+        return 1;
+    if (n.n > h.n)
+        return 0;
+    return memmem(h.p, h.n, n.p, n.n) != NULL;
+}
+
+static int atom_eval(const tl_atom *a, const tl_event *ev)
+{
+    switch (a->op) {
+    case TL_A_STR_EQ:
+        return tl_str_eq(tl_fieldref_get(&a->ref, ev), a->s);
+    case TL_A_STR_IN: {
+        tl_str v = tl_fieldref_get(&a->ref, ev);
+        for (uint32_t i = 0; i < a->nset; i++)
+            if (tl_str_eq(v, a->set[i]))
+                return 1;
+        return 0;
+    }
+    case TL_A_STR_CONTAINS:
+        return has_sub(tl_fieldref_get(&a->ref, ev), a->s);
+    case TL_A_STR_PREFIX: {
+        tl_str v = tl_fieldref_get(&a->ref, ev);
+        return v.n >= a->s.n && memcmp(v.p, a->s.p, a->s.n) == 0;
+    }
+    case TL_A_STR_SUFFIX: {
+        tl_str v = tl_fieldref_get(&a->ref, ev);
+        return v.n >= a->s.n && memcmp(v.p + v.n - a->s.n, a->s.p, a->s.n) == 0;
+    }
+    case TL_A_NUM_CMP: {
+        double v;
+        if (!tl_event_num(ev, a->num_field, &v))
+            return 0;
+        switch (a->cmp) {
+        case TL_OP_EQ: return v == a->num;
+        case TL_OP_NE: return v != a->num;
+        case TL_OP_LT: return v < a->num;
+        case TL_OP_LE: return v <= a->num;
+        case TL_OP_GT: return v > a->num;
+        case TL_OP_GE: return v >= a->num;
+        }
+        return 0;
+    }
+    case TL_A_FLAG:
+        for (uint32_t i = 0; i < ev->n_flags; i++)
+            if (tl_str_eq(ev->flags[i], a->s))
+                return 1;
+        return 0;
+    case TL_A_HAS: {
+        if (a->num_field >= 0) {
+            double v;
+            return tl_event_num(ev, a->num_field, &v);
+        }
+        if (a->ref.is_attr) {
+            int found;
+            tl_event_attr(ev, a->ref.attr, &found);
+            return found;
+        }
+        return (ev->str_present >> a->ref.field) & 1;
+    }
+    }
+    return 0;
+}
+
+static int node_eval(tl_filter_ctx *fc, const tl_fnode *n, const tl_event *ev)
+{
+    switch (n->op) {
+    case TL_F_TRUE: return 1;
+    case TL_F_FALSE: return 0;
+    case TL_F_NOT: return !node_eval(fc, n->a, ev);
+    case TL_F_AND: return node_eval(fc, n->a, ev) && node_eval(fc, n->b, ev);
+    case TL_F_OR: return node_eval(fc, n->a, ev) || node_eval(fc, n->b, ev);
+    case TL_F_ATOM: {
+        uint32_t w = n->atom >> 6;
+        uint64_t m = 1ull << (n->atom & 63);
+        if (fc->atom_done[w] & m)
+            return (fc->atom_val[w] & m) != 0;
+        int v = atom_eval(&fc->prog->atoms[n->atom], ev);
+        fc->atom_done[w] |= m;
+        if (v)
+            fc->atom_val[w] |= m;
+        return v;
+    }
+    }
+    return 0;
+}
+
+void tl_filter_eval(tl_filter_ctx *fc, const tl_event *ev)
+{
+    const tl_program *p = fc->prog;
+    memset(fc->atom_done, 0, fc->atom_words * sizeof(uint64_t));
+    memset(fc->atom_val, 0, fc->atom_words * sizeof(uint64_t));
+    memset(fc->bits, 0, p->filter_words * sizeof(uint64_t));
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        if (node_eval(fc, p->filters[f].root, ev))
+            fc->bits[f >> 6] |= 1ull << (f & 63);
+}

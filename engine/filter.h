@@ -1,0 +1,40 @@
+/* engine/filter.h - evaluate every distinct filter of the program against one event.
+ *
+ * Per event, each atom is evaluated at most once (memoised in a bitset) and each filter
+ * once; the result is a bitset with one bit per filter that later stages test with
+ * tl_filter_bit(). All storage is preallocated in tl_filter_ctx, so this is on the per-event
+ * path with no allocation.
+ *
+ * Semantics: a missing string field reads as the empty string ("" == missing); a numeric
+ * comparison on a missing field is false; `flags contains x` is a scan of the event's flags.
+ * Threading: one context per worker thread; the program is shared read-only.
+ */
+#ifndef TL_FILTER_H
+#define TL_FILTER_H
+
+#include <stdint.h>
+
+#include "program.h"
+
+typedef struct tl_filter_ctx {
+    const tl_program *prog;
+    uint64_t *atom_done;  /* natoms bits */
+    uint64_t *atom_val;
+    uint64_t *bits;       /* nfilters bits: the result */
+    uint32_t atom_words;
+} tl_filter_ctx;
+
+int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog); /* -1 on OOM */
+void tl_filter_ctx_fini(tl_filter_ctx *fc);
+
+/* Evaluate all filters for ev; result in fc->bits. */
+void tl_filter_eval(tl_filter_ctx *fc, const tl_event *ev);
+
+static inline int tl_filter_bit(const uint64_t *bits, uint32_t f) { return (int)((bits[f >> 6] >> (f & 63)) & 1); }
+
+/* The string value of a field reference in ev ("" if missing). */
+tl_str tl_fieldref_get(const tl_fieldref *ref, const tl_event *ev);
+/* Numeric field value (TL_N_TOKENS summed); returns 0 if missing, else 1 and *out. */
+int tl_event_num(const tl_event *ev, int field, double *out);
+
+#endif

@@ -1,0 +1,78 @@
+/* engine/route.c - event -> filters, series keys and owners (see route.h). */
+#include <string.h>
+
+#include "alloc.h"
+#include "route.h"
+#include "series.h"
+
+#define MAX_LABELS_PER_GROUP 8
+
+int tl_router_init(tl_router *r, const tl_program *prog, uint32_t nowners)
+{
+    memset(r, 0, sizeof *r);
+    r->prog = prog;
+    r->nowners = nowners ? nowners : 1;
+    r->keycap = (size_t)(prog->ngroups ? prog->ngroups : 1) * MAX_LABELS_PER_GROUP * (TL_ALERT_LABEL_MAX + 1);
+    r->keybuf = tl_malloc(r->keycap);
+    r->keys = tl_calloc(prog->ngroups ? prog->ngroups : 1, sizeof *r->keys);
+    if (!r->keybuf || !r->keys || tl_filter_ctx_init(&r->fc, prog) < 0) {
+        tl_router_fini(r);
+        return -1;
+    }
+    return 0;
+}
+
+void tl_router_fini(tl_router *r)
+{
+    tl_filter_ctx_fini(&r->fc);
+    tl_free(r->keybuf);
+    tl_free(r->keys);
+    memset(r, 0, sizeof *r);
+}
+
+uint32_t tl_router_route(tl_router *r, const tl_event *ev, tl_fold *out)
+{
+    const tl_program *p = r->prog;
+    tl_filter_eval(&r->fc, ev);
+    out->ts = ev->ts_ms;
+    out->fbits = r->fc.bits;
+    out->trace_id = (ev->str_present & (1u << TL_S_TRACE_ID)) ? ev->str[TL_S_TRACE_ID] : (tl_str){"", 0};
+    out->num_mask = 0;
+    for (int f = 0; f < TL_NUM_FIELDS; f++)
+        if (tl_event_num(ev, f, &out->num[f]))
+            out->num_mask |= 1u << f;
+    out->keys = r->keys;
+    out->nkeys = 0;
+    size_t used = 0;
+    for (uint32_t g = 0; g < p->ngroups; g++) {
+        const tl_group *grp = &p->groups[g];
+        int match = 0;
+        for (uint32_t i = 0; i < grp->nplans && !match; i++)
+            match = tl_filter_bit(r->fc.bits, p->plans[grp->plans[i]].filter);
+        if (!match)
+            continue;
+        char *k = r->keybuf + used;
+        size_t len = 0;
+        for (uint32_t i = 0; i < grp->nlabels; i++) {
+            if (i)
+                k[len++] = '\x1f';
+            tl_str v = tl_fieldref_get(&grp->labels[i], ev);
+            uint32_t n = v.n < TL_ALERT_LABEL_MAX ? v.n : TL_ALERT_LABEL_MAX;
+            /* do not cut a UTF-8 sequence in half */
+            while (n < v.n && n > 0 && ((unsigned char)v.p[n] & 0xC0) == 0x80)
+                n--;
+            for (uint32_t b = 0; b < n; b++) {
+                char c = v.p[b];
+                k[len++] = c == '\x1f' ? '_' : c;
+            }
+        }
+        tl_fold_key *fk = &r->keys[out->nkeys++];
+        fk->group = g;
+        fk->key = k;
+        fk->len = (uint32_t)len;
+        fk->hash = tl_series_hash(k, len);
+        fk->owner = tl_series_owner(fk->hash, r->nowners);
+        used += len;
+    }
+    return out->nkeys;
+}

@@ -1,0 +1,508 @@
+/* engine/shard.c - fold contributions into series and evaluate rules (see shard.h).
+ *
+ * The evaluation is the alert lifecycle of inst.h applied per (rule, series). Building an
+ * alert (labels, summary, fingerprint) happens only on a transition, so its cost is off the
+ * per-event path; the evaluation itself reads a window (a loop over at most a few hundred
+ * slots) per rule and series that changed.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "alloc.h"
+#include "filter.h"
+#include "inst.h"
+#include "series.h"
+#include "shard.h"
+#include "timefmt.h"
+#include "window.h"
+
+struct tl_shard {
+    const tl_program *prog;
+    tl_shard_opts opts;
+    tl_series_table *tables; /* one per group */
+    tl_sketch_pool *pool;
+    tl_sketch_acc acc;
+    int64_t wm;             /* last watermark seen */
+    int64_t tick_epoch;     /* epoch (min slot width) of the last full evaluation */
+    int64_t *low_epoch;     /* per plan: oldest epoch accepted */
+    tl_shard_stats st;
+};
+
+tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
+{
+    tl_shard *s = tl_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->prog = prog;
+    s->opts = *opts;
+    s->wm = INT64_MIN;
+    s->tick_epoch = INT64_MIN;
+    s->tables = tl_calloc(prog->ngroups ? prog->ngroups : 1, sizeof *s->tables);
+    s->low_epoch = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->low_epoch);
+    s->pool = tl_sketch_pool_new(opts->sketch_max_bytes);
+    if (!s->tables || !s->low_epoch || !s->pool || tl_sketch_acc_init(&s->acc) < 0)
+        goto fail;
+    for (uint32_t g = 0; g < prog->ngroups; g++)
+        if (tl_series_table_init(&s->tables[g], prog, g, opts->max_series) < 0)
+            goto fail;
+    for (uint32_t i = 0; i < prog->nplans; i++)
+        s->low_epoch[i] = INT64_MIN;
+    return s;
+fail:
+    tl_shard_destroy(s);
+    return NULL;
+}
+
+void tl_shard_destroy(tl_shard *s)
+{
+    if (!s)
+        return;
+    if (s->tables)
+        for (uint32_t g = 0; g < s->prog->ngroups; g++)
+            tl_series_table_fini(&s->tables[g], s->pool);
+    tl_free(s->tables);
+    tl_free(s->low_epoch);
+    tl_sketch_acc_fini(&s->acc);
+    tl_sketch_pool_destroy(s->pool);
+    tl_free(s);
+}
+
+void tl_shard_set_watermark(tl_shard *s, int64_t wm)
+{
+    if (wm <= s->wm)
+        return;
+    s->wm = wm;
+    for (uint32_t i = 0; i < s->prog->nplans; i++)
+        s->low_epoch[i] = tl_epoch(wm - s->prog->lateness_ms, s->prog->plans[i].width_ms);
+}
+
+void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
+{
+    const tl_program *p = s->prog;
+    for (uint32_t k = 0; k < f->nkeys; k++) {
+        const tl_fold_key *fk = &f->keys[k];
+        if (owner != UINT32_MAX && fk->owner != owner)
+            continue;
+        tl_series_table *t = &s->tables[fk->group];
+        int created;
+        tl_series *se = tl_series_get(t, fk->hash, fk->key, fk->len, &created);
+        if (!se)
+            continue; /* out of memory: nothing can be folded for this key */
+        if (se->overflow)
+            s->st.overflowed++;
+        const tl_group *g = &p->groups[fk->group];
+        int any = 0;
+        for (uint32_t i = 0; i < g->nplans; i++) {
+            uint32_t pid = g->plans[i];
+            const tl_plan *pl = &p->plans[pid];
+            if (!tl_filter_bit(f->fbits, pl->filter))
+                continue;
+            tl_contrib c = {.ts = f->ts, .trace_id = f->trace_id};
+            if (pl->kind == TL_PLAN_COUNTER) {
+                c.hit = pl->pred >= 0 && tl_filter_bit(f->fbits, (uint32_t)pl->pred);
+            } else if (f->num_mask & (1u << pl->field)) {
+                c.has_value = 1;
+                c.value = f->num[pl->field];
+            }
+            int rc = tl_window_add(pl, tl_series_at(se, pl->offset), s->pool, &c, s->low_epoch[pid]);
+            if (rc == 1) {
+                s->st.late++;
+                continue;
+            }
+            if (rc == 2)
+                s->st.sketch_full++;
+            s->st.folded++;
+            any = 1;
+        }
+        if (any) {
+            if (f->ts > se->last_ts)
+                se->last_ts = f->ts;
+            tl_series_mark_dirty(t, se);
+        }
+    }
+}
+
+/* ---- evaluation -------------------------------------------------------------------------- */
+
+typedef struct eval_ctx {
+    tl_shard *s;
+    const tl_rule *r;
+    tl_series *se;
+    int64_t now_epoch;
+} eval_ctx;
+
+static double agg_value(eval_ctx *e, const tl_vnode *v)
+{
+    const tl_plan *pl = &e->s->prog->plans[v->plan];
+    const tl_planstate *st = tl_series_at(e->se, pl->offset);
+    tl_winagg w;
+    if (v->agg == TL_AGG_QUANTILE) {
+        tl_window_read(pl, st, e->now_epoch, e->r->window_slots, &w);
+        if (!w.nv)
+            return NAN;
+        tl_sketch_acc_reset(&e->s->acc);
+        tl_window_read_sketch(pl, st, e->now_epoch, e->r->window_slots, e->s->pool, &e->s->acc);
+        double q = tl_sketch_acc_quantile(&e->s->acc, v->q);
+        /* the sketch's bins are approximate; the exact min/max are known */
+        if (q < w.min)
+            q = w.min;
+        if (q > w.max)
+            q = w.max;
+        return q;
+    }
+    tl_window_read(pl, st, e->now_epoch, e->r->window_slots, &w);
+    switch (v->agg) {
+    case TL_AGG_COUNT: return (double)w.n;
+    case TL_AGG_HITS: return (double)w.hits;
+    case TL_AGG_RATIO: return w.n ? (double)w.hits / (double)w.n : NAN;
+    case TL_AGG_RATE: return (double)w.n / ((double)e->r->window_ms / 1000.0);
+    case TL_AGG_SUM: return w.sum;
+    case TL_AGG_AVG: return w.nv ? w.sum / (double)w.nv : NAN;
+    case TL_AGG_MIN: return w.nv ? w.min : NAN;
+    case TL_AGG_MAX: return w.nv ? w.max : NAN;
+    default: return NAN;
+    }
+}
+
+static double vvalue(eval_ctx *e, const tl_vnode *v)
+{
+    switch (v->op) {
+    case TL_V_NUM: return v->num;
+    case TL_V_AGG: return agg_value(e, v);
+    case TL_V_NEG: return -vvalue(e, v->a);
+    case TL_V_ADD: return vvalue(e, v->a) + vvalue(e, v->b);
+    case TL_V_SUB: return vvalue(e, v->a) - vvalue(e, v->b);
+    case TL_V_MUL: return vvalue(e, v->a) * vvalue(e, v->b);
+    case TL_V_DIV: {
+        double b = vvalue(e, v->b);
+        return b == 0 ? NAN : vvalue(e, v->a) / b;
+    }
+    }
+    return NAN;
+}
+
+static int compare(double v, tl_cmp_op op, double t)
+{
+    if (isnan(v))
+        return 0;
+    switch (op) {
+    case TL_OP_GT: return v > t;
+    case TL_OP_GE: return v >= t;
+    case TL_OP_LT: return v < t;
+    case TL_OP_LE: return v <= t;
+    case TL_OP_EQ: return v == t;
+    case TL_OP_NE: return v != t;
+    }
+    return 0;
+}
+
+typedef struct tmpl_ctx {
+    const tl_alert *a;
+    const tl_rule *r;
+    char value[48], threshold[48], window[32];
+} tmpl_ctx;
+
+static const char *tmpl_lookup(void *vctx, const char *name, size_t *n)
+{
+    tmpl_ctx *c = vctx;
+    const char *v = NULL;
+    if (strcmp(name, "value") == 0)
+        v = c->value;
+    else if (strcmp(name, "threshold") == 0)
+        v = c->threshold;
+    else if (strcmp(name, "window") == 0)
+        v = c->window;
+    else if (strcmp(name, "alert") == 0)
+        v = c->r->name;
+    else if (strcmp(name, "severity") == 0)
+        v = c->r->severity;
+    else if (strcmp(name, "owner") == 0)
+        v = c->r->owner;
+    else if (strcmp(name, "metric") == 0)
+        v = c->r->metric;
+    else
+        for (uint32_t i = 0; i < c->a->n_labels && !v; i++)
+            if (strcmp(c->a->label_key[i], name) == 0)
+                v = c->a->label_val[i];
+    if (!v)
+        return NULL;
+    *n = strlen(v);
+    return v;
+}
+
+static void hex(char *out, const void *bytes, size_t n)
+{
+    static const char d[] = "0123456789abcdef";
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[b[i] >> 4];
+        out[2 * i + 1] = d[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void emit(eval_ctx *e, tl_inst *in, tl_alert_state state, double value, int64_t wm)
+{
+    tl_shard *s = e->s;
+    const tl_rule *r = e->r;
+    const tl_program *p = s->prog;
+    const tl_group *g = &p->groups[r->group];
+    tl_series_table *t = &s->tables[r->group];
+    tl_alert a;
+    memset(&a, 0, sizeof a);
+    /* labels: split the key on 0x1f */
+    char keycopy[TL_ALERT_MAX_LABELS * (TL_ALERT_LABEL_MAX + 1) + 16];
+    size_t kl = e->se->key_len < sizeof keycopy - 1 ? e->se->key_len : sizeof keycopy - 1;
+    memcpy(keycopy, tl_series_key(t, e->se), kl);
+    keycopy[kl] = '\0';
+    if (e->se->overflow) {
+        a.label_key[0] = "overflow";
+        a.label_val[0] = "true";
+        a.n_labels = 1;
+    } else {
+        char *cur = keycopy;
+        for (uint32_t i = 0; i < g->nlabels && a.n_labels < TL_ALERT_MAX_LABELS; i++) {
+            char *sep = strchr(cur, '\x1f');
+            if (sep)
+                *sep = '\0';
+            a.label_key[a.n_labels] = g->label_names[i];
+            a.label_val[a.n_labels] = cur;
+            a.n_labels++;
+            if (strcmp(g->label_names[i], "service") == 0)
+                a.service = cur;
+            else if (strcmp(g->label_names[i], "tool") == 0)
+                a.tool = cur;
+            cur = sep ? sep + 1 : cur + strlen(cur);
+        }
+    }
+    for (uint32_t i = 0; i < r->nstatic && a.n_labels < TL_ALERT_MAX_LABELS; i++) {
+        a.label_key[a.n_labels] = r->static_keys[i];
+        a.label_val[a.n_labels] = r->static_vals[i];
+        a.n_labels++;
+    }
+    a.alert = r->name;
+    a.state = state;
+    a.timestamp_ms = wm;
+    a.metric = r->metric;
+    a.value = value;
+    a.threshold = r->threshold;
+    a.op = tl_cmp_op_text(r->op);
+    a.unit = r->unit;
+    a.window_ms = r->window_ms;
+    a.severity = r->severity;
+    a.owner = r->owner;
+    a.runbook = r->runbook;
+    a.starts_at_ms = in->fired_at;
+    a.ends_at_ms = state == TL_ALERT_RESOLVED ? wm : -1;
+    /* fingerprint: rule name and label set */
+    char fpin[sizeof keycopy + 1024];
+    size_t fl = 0;
+    fl += (size_t)snprintf(fpin, sizeof fpin, "%s", r->name) + 1;
+    memcpy(fpin + fl, tl_series_key(t, e->se), kl);
+    fl += kl;
+    for (uint32_t i = 0; i < r->nstatic && fl < sizeof fpin - 2; i++)
+        fl += (size_t)snprintf(fpin + fl, sizeof fpin - fl, "%c%s=%s", 0, r->static_keys[i], r->static_vals[i]);
+    if (fl > sizeof fpin)
+        fl = sizeof fpin;
+    uint64_t fp = XXH3_64bits(fpin, fl);
+    unsigned char fpb[8];
+    for (int i = 0; i < 8; i++)
+        fpb[i] = (unsigned char)(fp >> (56 - 8 * i));
+    hex(a.fingerprint, fpb, 8);
+    struct {
+        uint64_t fp;
+        int64_t starts;
+        uint32_t state, seq;
+    } tid = {fp, in->fired_at, (uint32_t)state, state == TL_ALERT_RESOLVED ? 0 : in->notify_seq};
+    XXH128_hash_t th = XXH3_128bits(&tid, sizeof tid);
+    unsigned char tb[16];
+    for (int i = 0; i < 8; i++) {
+        tb[i] = (unsigned char)(th.high64 >> (56 - 8 * i));
+        tb[8 + i] = (unsigned char)(th.low64 >> (56 - 8 * i));
+    }
+    hex(a.transition_id, tb, 16);
+    /* exemplars: from the plan behind the rule's first aggregate */
+    const tl_plan *pl = &p->plans[r->count_plan];
+    a.n_exemplars = tl_window_exemplars(pl, tl_series_at(e->se, pl->offset), wm - r->window_ms,
+                                        a.exemplar_trace_ids, TL_ALERT_MAX_EXEMPLARS);
+    char exbuf[TL_ALERT_MAX_EXEMPLARS][TL_EXEMPLAR_ID_MAX + 1];
+    for (uint32_t i = 0; i < a.n_exemplars; i++) {
+        const char *id = a.exemplar_trace_ids[i];
+        const tl_exemplar *ex = (const tl_exemplar *)(id - offsetof(tl_exemplar, id));
+        memcpy(exbuf[i], id, ex->len);
+        exbuf[i][ex->len] = '\0';
+        a.exemplar_trace_ids[i] = exbuf[i];
+    }
+    /* summary and description */
+    tmpl_ctx tc = {.a = &a, .r = r};
+    tl_unit_format(value, r->unit, tc.value, sizeof tc.value);
+    tl_unit_format(r->threshold, r->unit, tc.threshold, sizeof tc.threshold);
+    tl_duration_format(r->window_ms, tc.window, sizeof tc.window);
+    char summary[1024], description[2048];
+    tl_template_render(r->summary, tmpl_lookup, &tc, summary, sizeof summary);
+    a.summary = summary;
+    if (r->description) {
+        tl_template_render(r->description, tmpl_lookup, &tc, description, sizeof description);
+        a.description = description;
+    }
+    s->st.alerts++;
+    if (s->opts.sink)
+        s->opts.sink(s->opts.sink_ctx, &a);
+}
+
+static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t wm)
+{
+    eval_ctx e = {.s = s, .r = r, .se = se, .now_epoch = tl_epoch(wm, r->width_ms)};
+    const tl_group *g = &s->prog->groups[r->group];
+    tl_inst *in = tl_series_at(se, g->inst_offset + r->index_in_group * (uint32_t)sizeof(tl_inst));
+    const tl_plan *cp = &s->prog->plans[r->count_plan];
+    tl_winagg w;
+    tl_window_read(cp, tl_series_at(se, cp->offset), e.now_epoch, r->window_slots, &w);
+    double value = NAN;
+    int cond = 0;
+    if (w.n >= r->min_events && w.n > 0) {
+        value = vvalue(&e, r->value);
+        cond = compare(value, r->op, r->threshold);
+    }
+    s->st.evaluations++;
+    uint32_t emitted = 0;
+    switch ((tl_inst_state)in->state) {
+    case TL_INST_INACTIVE:
+        if (!cond)
+            break;
+        in->state = TL_INST_PENDING;
+        in->pending_since = wm;
+        se->nactive++;
+        /* with `for: 0` it fires in this same evaluation */
+        __attribute__((fallthrough));
+    case TL_INST_PENDING:
+        if (!cond) {
+            in->state = TL_INST_INACTIVE;
+            se->nactive--;
+            break;
+        }
+        in->last_value = value;
+        if (wm - in->pending_since >= r->for_ms) {
+            in->state = TL_INST_FIRING;
+            in->fired_at = wm;
+            in->last_notify = wm;
+            in->notify_seq = 0;
+            emit(&e, in, TL_ALERT_FIRING, value, wm);
+            emitted++;
+        }
+        break;
+    case TL_INST_FIRING:
+        if (!cond) {
+            emit(&e, in, TL_ALERT_RESOLVED, isnan(value) ? in->last_value : value, wm);
+            emitted++;
+            in->state = TL_INST_INACTIVE;
+            se->nactive--;
+            break;
+        }
+        in->last_value = value;
+        if (r->renotify_ms > 0 && wm - in->last_notify >= r->renotify_ms) {
+            in->last_notify = wm;
+            in->notify_seq++;
+            emit(&e, in, TL_ALERT_FIRING, value, wm);
+            emitted++;
+        }
+        break;
+    }
+    return emitted;
+}
+
+static uint32_t eval_series(tl_shard *s, uint32_t group, tl_series *se, int64_t wm)
+{
+    const tl_group *g = &s->prog->groups[group];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < g->nrules; i++)
+        n += eval_rule(s, &s->prog->rules[g->rules[i]], se, wm);
+    return n;
+}
+
+/* A series with no live slot and no active instance is freed. */
+static int series_idle(tl_shard *s, uint32_t group, tl_series *se, int64_t wm)
+{
+    if (se->nactive)
+        return 0;
+    const tl_group *g = &s->prog->groups[group];
+    for (uint32_t i = 0; i < g->nplans; i++) {
+        const tl_plan *pl = &s->prog->plans[g->plans[i]];
+        tl_planstate *st = tl_series_at(se, pl->offset);
+        int64_t now = tl_epoch(wm, pl->width_ms);
+        tl_window_expire(pl, st, now - (int64_t)pl->nslots + 1, s->pool);
+        if (tl_window_live(pl, st, now - (int64_t)pl->nslots + 1))
+            return 0;
+    }
+    return 1;
+}
+
+uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
+{
+    if (wm == INT64_MIN)
+        return 0;
+    tl_shard_set_watermark(s, wm);
+    wm = s->wm;
+    uint32_t emitted = 0;
+    int64_t tick = tl_epoch(wm, s->prog->min_width_ms);
+    int full = tick != s->tick_epoch;
+    s->tick_epoch = tick;
+    for (uint32_t gi = 0; gi < s->prog->ngroups; gi++) {
+        tl_series_table *t = &s->tables[gi];
+        /* clear dirty marks first; a full pass covers dirty series too */
+        tl_series *d = t->dirty_head;
+        t->dirty_head = NULL;
+        if (!full) {
+            for (; d; d = d->dirty_next) {
+                d->dirty = 0;
+                emitted += eval_series(s, gi, d, wm);
+            }
+            continue;
+        }
+        for (; d; d = d->dirty_next)
+            d->dirty = 0;
+        for (size_t i = 0; i < t->cap; i++) {
+            tl_series *se = t->slots[i];
+            if (!se)
+                continue;
+            emitted += eval_series(s, gi, se, wm);
+            if (series_idle(s, gi, se, wm)) {
+                tl_series_remove(t, se, s->pool);
+                s->st.evicted++;
+                i--; /* backward shift may have moved another series into slot i */
+            }
+        }
+        if (t->overflow)
+            emitted += eval_series(s, gi, t->overflow, wm);
+    }
+    return emitted;
+}
+
+void tl_shard_stats_get(const tl_shard *s, tl_shard_stats *out)
+{
+    *out = s->st;
+    out->series = 0;
+    for (uint32_t g = 0; g < s->prog->ngroups; g++)
+        out->series += s->tables[g].count + (s->tables[g].overflow ? 1 : 0);
+}
+
+uint32_t tl_shard_firing(const tl_shard *s)
+{
+    uint32_t n = 0;
+    for (uint32_t gi = 0; gi < s->prog->ngroups; gi++) {
+        const tl_series_table *t = &s->tables[gi];
+        const tl_group *g = &s->prog->groups[gi];
+        for (size_t i = 0; i < t->cap; i++) {
+            const tl_series *se = t->slots[i];
+            if (!se)
+                continue;
+            for (uint32_t k = 0; k < g->nrules; k++) {
+                const tl_inst *in = tl_series_at(se, g->inst_offset + k * (uint32_t)sizeof(tl_inst));
+                n += in->state == TL_INST_FIRING;
+            }
+        }
+    }
+    return n;
+}

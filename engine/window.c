@@ -1,0 +1,222 @@
+/* engine/window.c - slot rings for the three plan kinds (see window.h). */
+#include <math.h>
+#include <string.h>
+
+#include "window.h"
+
+static inline tl_cslot *cslots(tl_planstate *st) { return (tl_cslot *)(st + 1); }
+static inline tl_mslot *mslots(tl_planstate *st) { return (tl_mslot *)(st + 1); }
+static inline const tl_cslot *ccslots(const tl_planstate *st) { return (const tl_cslot *)(st + 1); }
+static inline const tl_mslot *cmslots(const tl_planstate *st) { return (const tl_mslot *)(st + 1); }
+
+uint32_t tl_window_state_size(tl_plan_kind kind, uint32_t nslots)
+{
+    size_t slot = kind == TL_PLAN_COUNTER ? sizeof(tl_cslot) : sizeof(tl_mslot);
+    return (uint32_t)(sizeof(tl_planstate) + slot * nslots);
+}
+
+void tl_window_init(const tl_plan *plan, tl_planstate *st)
+{
+    memset(st, 0, plan->size);
+    for (int i = 0; i < TL_EXEMPLARS; i++)
+        st->ex[i].ts = INT64_MIN;
+    if (plan->kind == TL_PLAN_COUNTER) {
+        tl_cslot *s = cslots(st);
+        for (uint32_t i = 0; i < plan->nslots; i++)
+            s[i].epoch = INT64_MIN;
+    } else {
+        tl_mslot *s = mslots(st);
+        for (uint32_t i = 0; i < plan->nslots; i++)
+            s[i].epoch = INT64_MIN;
+    }
+}
+
+void tl_window_fini(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool)
+{
+    if (plan->kind != TL_PLAN_SKETCH)
+        return;
+    tl_mslot *s = mslots(st);
+    for (uint32_t i = 0; i < plan->nslots; i++)
+        tl_sketch_clear(pool, &s[i].sk);
+}
+
+static void exemplar_put(tl_exemplar *e, const tl_contrib *c)
+{
+    e->ts = c->ts;
+    e->v = c->value;
+    uint32_t n = c->trace_id.n < TL_EXEMPLAR_ID_MAX ? c->trace_id.n : TL_EXEMPLAR_ID_MAX;
+    if (n)
+        memcpy(e->id, c->trace_id.p, n);
+    e->len = (uint8_t)n;
+}
+
+/* Counters: the latest matching events. Field aggregates: the largest values; an exemplar
+ * that has left every window (older than the ring) is replaced first. */
+static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contrib *c, int64_t low_epoch)
+{
+    if (c->trace_id.n == 0)
+        return;
+    if (plan->kind == TL_PLAN_COUNTER) {
+        if (plan->pred >= 0 && !c->hit)
+            return;
+        exemplar_put(&st->ex[st->ex_next], c);
+        st->ex_next = (st->ex_next + 1) % TL_EXEMPLARS;
+        return;
+    }
+    if (!c->has_value)
+        return;
+    int64_t low_ts = low_epoch * plan->width_ms - (int64_t)plan->nslots * plan->width_ms;
+    int victim = -1;
+    for (int i = 0; i < TL_EXEMPLARS; i++) {
+        if (st->ex[i].ts < low_ts) {
+            victim = i;
+            break;
+        }
+        if (victim < 0 || st->ex[i].v < st->ex[victim].v)
+            victim = i;
+    }
+    if (st->ex[victim].ts < low_ts || c->value > st->ex[victim].v)
+        exemplar_put(&st->ex[victim], c);
+}
+
+int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_contrib *c,
+                  int64_t low_epoch)
+{
+    int64_t e = tl_epoch(c->ts, plan->width_ms);
+    if (e < low_epoch)
+        return 1;
+    uint32_t i = (uint32_t)(((e % plan->nslots) + plan->nslots) % plan->nslots);
+    int rc = 0;
+    if (plan->kind == TL_PLAN_COUNTER) {
+        tl_cslot *s = &cslots(st)[i];
+        if (s->epoch != e) {
+            if (s->epoch > e)
+                return 1;
+            s->epoch = e;
+            s->n = s->hits = 0;
+        }
+        s->n++;
+        s->hits += c->hit ? 1u : 0u;
+    } else {
+        tl_mslot *s = &mslots(st)[i];
+        if (s->epoch != e) {
+            if (s->epoch > e)
+                return 1;
+            s->epoch = e;
+            s->n = s->nv = 0;
+            s->sum = 0;
+            s->min = INFINITY;
+            s->max = -INFINITY;
+            if (plan->kind == TL_PLAN_SKETCH)
+                tl_sketch_clear(pool, &s->sk);
+        }
+        s->n++;
+        if (c->has_value) {
+            s->nv++;
+            s->sum += c->value;
+            if (c->value < s->min)
+                s->min = c->value;
+            if (c->value > s->max)
+                s->max = c->value;
+            if (plan->kind == TL_PLAN_SKETCH && tl_sketch_add(pool, &s->sk, c->value) < 0)
+                rc = 2;
+        }
+    }
+    exemplar_offer(plan, st, c, low_epoch);
+    return rc;
+}
+
+void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epoch, uint32_t k, tl_winagg *out)
+{
+    memset(out, 0, sizeof *out);
+    out->min = INFINITY;
+    out->max = -INFINITY;
+    int64_t lo = now_epoch - (int64_t)k;
+    if (plan->kind == TL_PLAN_COUNTER) {
+        const tl_cslot *s = ccslots(st);
+        for (uint32_t i = 0; i < plan->nslots; i++) {
+            if (s[i].epoch > lo && s[i].epoch <= now_epoch) {
+                out->n += s[i].n;
+                out->hits += s[i].hits;
+            }
+        }
+        return;
+    }
+    const tl_mslot *s = cmslots(st);
+    for (uint32_t i = 0; i < plan->nslots; i++) {
+        if (s[i].epoch > lo && s[i].epoch <= now_epoch) {
+            out->n += s[i].n;
+            out->nv += s[i].nv;
+            out->sum += s[i].sum;
+            if (s[i].nv) {
+                if (s[i].min < out->min)
+                    out->min = s[i].min;
+                if (s[i].max > out->max)
+                    out->max = s[i].max;
+            }
+        }
+    }
+}
+
+void tl_window_read_sketch(const tl_plan *plan, const tl_planstate *st, int64_t now_epoch, uint32_t k,
+                           const tl_sketch_pool *pool, tl_sketch_acc *acc)
+{
+    if (plan->kind != TL_PLAN_SKETCH)
+        return;
+    int64_t lo = now_epoch - (int64_t)k;
+    const tl_mslot *s = cmslots(st);
+    for (uint32_t i = 0; i < plan->nslots; i++)
+        if (s[i].epoch > lo && s[i].epoch <= now_epoch && s[i].sk)
+            tl_sketch_acc_merge(acc, pool, s[i].sk);
+}
+
+int tl_window_live(const tl_plan *plan, const tl_planstate *st, int64_t min_epoch)
+{
+    if (plan->kind == TL_PLAN_COUNTER) {
+        const tl_cslot *s = ccslots(st);
+        for (uint32_t i = 0; i < plan->nslots; i++)
+            if (s[i].epoch >= min_epoch && s[i].n)
+                return 1;
+        return 0;
+    }
+    const tl_mslot *s = cmslots(st);
+    for (uint32_t i = 0; i < plan->nslots; i++)
+        if (s[i].epoch >= min_epoch && s[i].n)
+            return 1;
+    return 0;
+}
+
+void tl_window_expire(const tl_plan *plan, tl_planstate *st, int64_t min_epoch, tl_sketch_pool *pool)
+{
+    if (plan->kind != TL_PLAN_SKETCH)
+        return;
+    tl_mslot *s = mslots(st);
+    for (uint32_t i = 0; i < plan->nslots; i++)
+        if (s[i].sk && s[i].epoch < min_epoch)
+            tl_sketch_clear(pool, &s[i].sk);
+}
+
+uint32_t tl_window_exemplars(const tl_plan *plan, const tl_planstate *st, int64_t since_ms, const char **ids,
+                             uint32_t max)
+{
+    int order[TL_EXEMPLARS], n = 0;
+    for (int i = 0; i < TL_EXEMPLARS; i++)
+        if (st->ex[i].ts >= since_ms && st->ex[i].len)
+            order[n++] = i;
+    /* best first: largest value for field aggregates, newest for counters */
+    for (int a = 1; a < n; a++) {
+        for (int b = a; b > 0; b--) {
+            const tl_exemplar *x = &st->ex[order[b - 1]], *y = &st->ex[order[b]];
+            int swap = plan->kind == TL_PLAN_COUNTER ? y->ts > x->ts : y->v > x->v;
+            if (!swap)
+                break;
+            int t = order[b - 1];
+            order[b - 1] = order[b];
+            order[b] = t;
+        }
+    }
+    uint32_t out = 0;
+    for (int i = 0; i < n && out < max; i++)
+        ids[out++] = st->ex[order[i]].id;
+    return out;
+}

@@ -1,0 +1,107 @@
+/* engine/window.h - sliding event-time windows made of slots, per plan and series.
+ *
+ * A plan's state in a series is a ring of `nslots` slots of `width_ms` each. Slot i holds
+ * the events whose timestamp falls in epoch e = floor(ts / width) with e % nslots == i; the
+ * slot records e so stale contents are recognised and reset lazily (no timer walks the
+ * rings). A window of k slots read at watermark W covers the epochs
+ * (epoch(W) - k, epoch(W)], i.e. the last k slots including the current, partial one. The
+ * ring is longer than the longest window by the allowed lateness plus two slots of lead, so
+ * a late event (within the allowed lateness) still lands in its own slot and a partition
+ * running slightly ahead of the watermark does not overwrite live slots.
+ *
+ * Every accumulator is mergeable (counts and sums add, min/max combine, sketches add
+ * bin-wise), which keeps scale-out by re-keying partial aggregates possible.
+ *
+ * Exemplars: each plan state keeps TL_EXEMPLARS trace ids that explain its value: for
+ * counters with a numerator the latest matching events, for counters without one the
+ * latest events, for field aggregates the largest values seen in the window.
+ *
+ * Threading: a plan state belongs to the series' owner thread; nothing here locks.
+ */
+#ifndef TL_WINDOW_H
+#define TL_WINDOW_H
+
+#include <stdint.h>
+
+#include "program.h"
+#include "sketch.h"
+
+#define TL_EXEMPLARS 4
+#define TL_EXEMPLAR_ID_MAX 40
+
+typedef struct tl_cslot {
+    int64_t epoch;
+    uint32_t n;    /* events matching the plan's filter */
+    uint32_t hits; /* ... and its numerator */
+} tl_cslot;
+
+typedef struct tl_mslot {
+    int64_t epoch;
+    uint32_t n;  /* events matching the filter */
+    uint32_t nv; /* of which carried the field */
+    double sum, min, max;
+    tl_sketch_ref sk; /* SKETCH plans only */
+    uint32_t pad;
+} tl_mslot;
+
+typedef struct tl_exemplar {
+    int64_t ts;
+    double v;
+    uint8_t len;
+    char id[TL_EXEMPLAR_ID_MAX];
+} tl_exemplar;
+
+typedef struct tl_planstate {
+    tl_exemplar ex[TL_EXEMPLARS];
+    uint32_t ex_next; /* ring position for "latest" exemplars */
+    uint32_t pad;
+    /* followed by nslots tl_cslot or tl_mslot */
+} tl_planstate;
+
+/* Bytes of a plan's state for a given kind and ring length. */
+uint32_t tl_window_state_size(tl_plan_kind kind, uint32_t nslots);
+void tl_window_init(const tl_plan *plan, tl_planstate *st);
+/* Give sketch chunks back (before freeing the series). */
+void tl_window_fini(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool);
+
+/* What one event contributes to one plan. */
+typedef struct tl_contrib {
+    int64_t ts;
+    int hit;          /* numerator matched (COUNTER) */
+    int has_value;    /* the field is present (MOMENTS/SKETCH) */
+    double value;
+    tl_str trace_id;
+} tl_contrib;
+
+/* Fold one event. `low_epoch` is the oldest epoch still accepted (from watermark minus
+ * lateness). Returns 0 if folded, 1 if the event was late (older than the ring or the
+ * lateness), 2 if the sketch pool was full (counts folded, the value not sketched). */
+int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool,
+                  const tl_contrib *c, int64_t low_epoch);
+
+/* Aggregate over the k slots ending at epoch `now_epoch`. */
+typedef struct tl_winagg {
+    uint64_t n, hits, nv;
+    double sum, min, max;
+} tl_winagg;
+void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epoch, uint32_t k,
+                    tl_winagg *out);
+/* Merge the sketches of the same k slots into acc (SKETCH plans). */
+void tl_window_read_sketch(const tl_plan *plan, const tl_planstate *st, int64_t now_epoch,
+                           uint32_t k, const tl_sketch_pool *pool, tl_sketch_acc *acc);
+/* 1 if any slot holds an epoch >= min_epoch (the series still has live data). */
+int tl_window_live(const tl_plan *plan, const tl_planstate *st, int64_t min_epoch);
+/* Release sketches of slots older than min_epoch (called at slot ticks). */
+void tl_window_expire(const tl_plan *plan, tl_planstate *st, int64_t min_epoch,
+                      tl_sketch_pool *pool);
+
+/* Exemplar trace ids with ts >= since_ms, best first; returns how many (<= max). */
+uint32_t tl_window_exemplars(const tl_plan *plan, const tl_planstate *st, int64_t since_ms,
+                             const char **ids, uint32_t max);
+
+static inline int64_t tl_epoch(int64_t ts, int64_t width)
+{
+    return ts >= 0 ? ts / width : -((-ts + width - 1) / width);
+}
+
+#endif

@@ -1,0 +1,108 @@
+/* engine/xfer.c - encoding of worker-to-owner records (see xfer.h). All fields 8-byte
+ * aligned; records are written and read on the same machine, so host byte order. */
+#include <string.h>
+
+#include "xfer.h"
+
+typedef struct fold_hdr {
+    uint32_t type;
+    uint32_t nkeys;
+    int64_t ts;
+    uint32_t num_mask;
+    uint32_t trace_len;
+    double num[TL_NUM_FIELDS];
+} fold_hdr;
+
+typedef struct key_hdr {
+    uint32_t group;
+    uint32_t len;
+    uint64_t hash;
+} key_hdr;
+
+typedef struct mark_rec {
+    uint32_t type;
+    uint32_t pad;
+    uint64_t seq;
+} mark_rec;
+
+static size_t al8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+size_t tl_xfer_fold_size(const tl_fold *f, uint32_t owner, uint32_t filter_words)
+{
+    size_t n = sizeof(fold_hdr) + filter_words * 8 + al8(f->trace_id.n);
+    for (uint32_t k = 0; k < f->nkeys; k++)
+        if (f->keys[k].owner == owner)
+            n += sizeof(key_hdr) + al8(f->keys[k].len);
+    return n;
+}
+
+void tl_xfer_fold_encode(void *buf, const tl_fold *f, uint32_t owner, uint32_t filter_words)
+{
+    char *p = buf;
+    fold_hdr *h = (fold_hdr *)p;
+    h->type = TL_XFER_FOLD;
+    h->nkeys = 0;
+    h->ts = f->ts;
+    h->num_mask = f->num_mask;
+    h->trace_len = f->trace_id.n;
+    memcpy(h->num, f->num, sizeof h->num);
+    p += sizeof *h;
+    memcpy(p, f->fbits, filter_words * 8);
+    p += filter_words * 8;
+    if (f->trace_id.n)
+        memcpy(p, f->trace_id.p, f->trace_id.n);
+    p += al8(f->trace_id.n);
+    for (uint32_t k = 0; k < f->nkeys; k++) {
+        const tl_fold_key *fk = &f->keys[k];
+        if (fk->owner != owner)
+            continue;
+        key_hdr *kh = (key_hdr *)p;
+        kh->group = fk->group;
+        kh->len = fk->len;
+        kh->hash = fk->hash;
+        p += sizeof *kh;
+        if (fk->len)
+            memcpy(p, fk->key, fk->len);
+        p += al8(fk->len);
+        h->nkeys++;
+    }
+}
+
+void tl_xfer_fold_decode(const void *rec, tl_fold *f, tl_fold_key *keys, uint32_t owner, uint32_t filter_words)
+{
+    const char *p = rec;
+    const fold_hdr *h = (const fold_hdr *)p;
+    f->ts = h->ts;
+    f->num_mask = h->num_mask;
+    memcpy(f->num, h->num, sizeof f->num);
+    p += sizeof *h;
+    f->fbits = (const uint64_t *)p;
+    p += filter_words * 8;
+    f->trace_id = tl_str_make(p, h->trace_len);
+    p += al8(h->trace_len);
+    f->nkeys = h->nkeys;
+    f->keys = keys;
+    for (uint32_t k = 0; k < h->nkeys; k++) {
+        const key_hdr *kh = (const key_hdr *)p;
+        p += sizeof *kh;
+        keys[k].group = kh->group;
+        keys[k].len = kh->len;
+        keys[k].hash = kh->hash;
+        keys[k].owner = owner;
+        keys[k].key = p;
+        p += al8(kh->len);
+    }
+}
+
+size_t tl_xfer_mark_size(void) { return sizeof(mark_rec); }
+
+void tl_xfer_mark_encode(void *buf, uint64_t seq)
+{
+    mark_rec *m = buf;
+    m->type = TL_XFER_MARK;
+    m->pad = 0;
+    m->seq = seq;
+}
+
+uint32_t tl_xfer_type(const void *rec) { return *(const uint32_t *)rec; }
+uint64_t tl_xfer_mark_seq(const void *rec) { return ((const mark_rec *)rec)->seq; }
