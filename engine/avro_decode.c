@@ -20,6 +20,16 @@
  *    is checked against the remaining bytes before looping, unless the items encode to zero
  *    bytes (null, fixed(0), records of such), in which case nothing is looped at all;
  *  - it allocates nothing and calls nothing that locks.
+ * Error codes: a length or count that could not fit even the whole message is bad_length,
+ * one that runs past the end of this message is truncated (so any cut of a valid record is
+ * one of the two); a varint longer than 10 bytes is bad_varint; a union index outside the
+ * union is bad_union; an enum index outside the symbols is bad_type; nesting deeper than
+ * TL_AVRO_MAX_DEPTH is too_deep. The error offset is where the bad item starts.
+ *
+ * Speed (bench/bench_decode_avro.c, -O2): about 50 ns for a 196-byte fleet event with 13
+ * populated fields, ~24x avro-c's generic reader. The cursor lives in registers, and the
+ * common [null, string] field loads its branch byte and length byte together (OP_USTR), so
+ * each field costs about one dependent load.
  *
  * The only logical types that matter are the timestamp's (millis, micros, nanos). avro-c 1.11
  * drops `logicalType` when it parses a schema, so a tiny JSON scan of the schema text finds

@@ -58,11 +58,23 @@ typedef struct part {
     int32_t partition;
     int has_data;
     int eof;
+    int paused;
+    int64_t first_ts;
     int64_t max_ts;
+    int64_t assigned_wall;
     int64_t last_wall;
     int64_t ready;  /* next offset safe to store */
     int64_t stored; /* next offset handed to offsets_store */
+    /* Event-time alignment: messages of this partition held back because they are more than
+     * the lead ahead of the watermark (FIFO, in offset order). ts is INT64_MIN until the
+     * message has been decoded once. */
+    rd_kafka_message_t **hold;
+    int64_t *hold_ts;
+    uint32_t h_head, h_n, h_cap;
 } part;
+
+/* A worker whose partitions have not all reported yet cannot say where its event time is. */
+#define WM_BLOCKED (INT64_MIN + 1)
 
 typedef struct batch {
     uint64_t seq;
@@ -117,6 +129,7 @@ typedef struct worker {
     _Atomic uint64_t s_messages, s_events, s_malformed;
     _Atomic uint32_t s_batches; /* batches whose offsets are not stored yet */
     uint64_t messages, events, malformed;
+    uint64_t held; /* messages held back across all partitions */
 } worker;
 
 struct tl_engine {
@@ -156,17 +169,30 @@ static void sleep_ms(int ms)
 
 static void publish_watermark(worker *w, int64_t now)
 {
-    int64_t lo = INT64_MAX, mx = INT64_MIN;
+    int64_t lo = INT64_MAX, mx = INT64_MIN, idle = w->eng->cfg->idle_timeout_ms;
+    int blocked = 0;
     for (uint32_t i = 0; i < w->nparts; i++) {
         part *p = &w->parts[i];
-        if (!p->has_data)
-            continue;
-        if (p->max_ts > mx)
+        int64_t c;
+        if (p->has_data && p->max_ts > mx)
             mx = p->max_ts;
-        if (!p->eof && now - p->last_wall < w->eng->cfg->idle_timeout_ms && p->max_ts < lo)
-            lo = p->max_ts;
+        if (p->h_n) {
+            c = p->hold_ts[p->h_head]; /* its next event: the partition is at least there */
+        } else if (!p->has_data) {
+            /* not heard from yet: wait for its first event or its end, up to idle_timeout,
+             * so a partition that is slow to start is not left behind as "late" */
+            if (!p->eof && now - p->assigned_wall < idle)
+                blocked = 1;
+            continue;
+        } else if (p->eof || now - p->last_wall >= idle) {
+            continue; /* caught up or idle: does not hold the watermark back */
+        } else {
+            c = p->max_ts;
+        }
+        if (c < lo)
+            lo = c;
     }
-    atomic_store_explicit(&w->low_wm, lo, memory_order_release);
+    atomic_store_explicit(&w->low_wm, blocked ? WM_BLOCKED : lo, memory_order_release);
     if (mx > atomic_load_explicit(&w->max_ts, memory_order_relaxed))
         atomic_store_explicit(&w->max_ts, mx, memory_order_release);
 }
@@ -178,6 +204,8 @@ static int64_t global_watermark(tl_engine *e, int64_t now)
         int64_t l = atomic_load_explicit(&e->w[i].low_wm, memory_order_acquire);
         int64_t m = atomic_load_explicit(&e->w[i].max_ts, memory_order_acquire);
         int64_t lw = atomic_load_explicit(&e->w[i].last_msg_wall, memory_order_relaxed);
+        if (l == WM_BLOCKED)
+            return atomic_load(&e->wm);
         if (l < lo)
             lo = l;
         if (m > mx)
@@ -355,6 +383,156 @@ static void *ring_reserve(worker *w, uint32_t o, size_t n)
     return buf;
 }
 
+/* Offsets of processed messages go into the batch record (per partition, in order). */
+static void batch_record(batch *b, uint32_t pi, int64_t next_offset, uint32_t *hint)
+{
+    if (*hint < b->n && b->e[*hint].part == pi) {
+        b->e[*hint].off = next_offset;
+        return;
+    }
+    uint32_t k;
+    for (k = 0; k < b->n && b->e[k].part != pi; k++)
+        ;
+    if (k == b->n)
+        b->e[b->n++].part = pi;
+    b->e[k].off = next_offset;
+    *hint = k;
+}
+
+/* Decode m into w->ev; on failure copy it to the dead-letter topic. Returns 0 if decoded. */
+static int decode_or_dead_letter(worker *w, batch *b, const rd_kafka_message_t *m)
+{
+    tl_decode_err err;
+    if (tl_decoder_decode(w->eng->dec, m->payload, m->len, &w->ev, &w->scratch, &err) == 0)
+        return 0;
+    char reason[256];
+    tl_decode_err_format(&err, reason, sizeof reason);
+    tl_output_dead_letter(w->eng->out, m, tl_decode_code_name(err.code), reason, &b->dlq);
+    w->malformed++;
+    return -1;
+}
+
+/* Fold the event in w->ev (decoded from a message of partition p). */
+static void fold_event(worker *w, part *p)
+{
+    tl_engine *e = w->eng;
+    w->events++;
+    if (!p->has_data) {
+        p->has_data = 1;
+        p->first_ts = w->ev.ts_ms;
+    }
+    if (w->ev.ts_ms > p->max_ts)
+        p->max_ts = w->ev.ts_ms;
+    tl_fold f;
+    if (!tl_router_route(&w->router, &w->ev, &f))
+        return;
+    if (e->nw > 1) {
+        uint64_t owners = 0;
+        for (uint32_t k = 0; k < f.nkeys; k++)
+            owners |= 1ull << f.keys[k].owner;
+        owners &= ~(1ull << w->id);
+        while (owners) {
+            uint32_t o = (uint32_t)__builtin_ctzll(owners);
+            owners &= owners - 1;
+            size_t sz = tl_xfer_fold_size(&f, o, e->prog->filter_words);
+            tl_xfer_fold_encode(ring_reserve(w, o, sz), &f, o, e->prog->filter_words);
+        }
+    }
+    tl_shard_fold(w->shard, &f, w->id);
+}
+
+/* Events more than the lead ahead of the watermark wait (their partition is paused), so the
+ * slot rings never have to hold more than window + lateness + lead. Before the watermark is
+ * known, a partition may run `lead` past its own first event. */
+static int64_t hold_limit(worker *w, const part *p, int64_t wm)
+{
+    int64_t lead = tl_program_lead_ms(w->eng->prog);
+    if (wm != INT64_MIN)
+        return wm + lead;
+    return p->has_data ? p->first_ts + lead : INT64_MAX;
+}
+
+static void set_paused(worker *w, part *p, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+    rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(w->eng->rk, l) : rd_kafka_resume_partitions(w->eng->rk, l);
+    if (err)
+        tl_log(TL_LOG_WARN, "worker %u: %s %s[%d]: %s", w->id, pause ? "pausing" : "resuming", p->topic,
+               (int)p->partition, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+    p->paused = pause;
+}
+
+static void hold_push(worker *w, part *p, rd_kafka_message_t *m, int64_t ts)
+{
+    if (p->h_n == p->h_cap) {
+        /* slow path: only while a partition runs ahead; bounded by what was prefetched */
+        uint32_t nc = p->h_cap ? p->h_cap * 2 : 256;
+        rd_kafka_message_t **nh = tl_malloc(nc * sizeof *nh);
+        int64_t *nt = tl_malloc(nc * sizeof *nt);
+        if (!nh || !nt) {
+            tl_log(TL_LOG_ERROR, "worker %u: out of memory holding back a partition", w->id);
+            abort();
+        }
+        for (uint32_t i = 0; i < p->h_n; i++) {
+            nh[i] = p->hold[(p->h_head + i) % p->h_cap];
+            nt[i] = p->hold_ts[(p->h_head + i) % p->h_cap];
+        }
+        tl_free(p->hold);
+        tl_free(p->hold_ts);
+        p->hold = nh;
+        p->hold_ts = nt;
+        p->h_head = 0;
+        p->h_cap = nc;
+    }
+    uint32_t i = (p->h_head + p->h_n) % p->h_cap;
+    p->hold[i] = m;
+    p->hold_ts[i] = ts;
+    p->h_n++;
+    w->held++;
+    if (!p->paused)
+        set_paused(w, p, 1);
+}
+
+static void hold_pop(worker *w, part *p)
+{
+    rd_kafka_message_destroy(p->hold[p->h_head]);
+    p->h_head = (p->h_head + 1) % p->h_cap;
+    p->h_n--;
+    w->held--;
+}
+
+/* Release held messages that the watermark now allows, in order. */
+static void release_held(worker *w, batch *b, int64_t wm)
+{
+    for (uint32_t pi = 0; pi < w->nparts; pi++) {
+        part *p = &w->parts[pi];
+        uint32_t hint = 0;
+        while (p->h_n) {
+            rd_kafka_message_t *m = p->hold[p->h_head];
+            int64_t *ts = &p->hold_ts[p->h_head];
+            if (*ts == INT64_MIN) {
+                if (decode_or_dead_letter(w, b, m) < 0) {
+                    batch_record(b, pi, m->offset + 1, &hint);
+                    hold_pop(w, p);
+                    continue;
+                }
+                *ts = w->ev.ts_ms;
+            }
+            if (*ts > hold_limit(w, p, wm))
+                break;
+            /* w->ev may hold another message's event: decode this one again */
+            if (decode_or_dead_letter(w, b, m) == 0)
+                fold_event(w, p);
+            batch_record(b, pi, m->offset + 1, &hint);
+            hold_pop(w, p);
+        }
+        if (!p->h_n && p->paused)
+            set_paused(w, p, 0);
+    }
+}
+
 static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64_t now)
 {
     tl_engine *e = w->eng;
@@ -362,7 +540,10 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
     b->seq = w->seq + 1;
     b->n = 0;
     atomic_store(&b->dlq.outstanding, 0);
-    tl_shard_set_watermark(w->shard, atomic_load(&e->wm));
+    int64_t wm = atomic_load(&e->wm);
+    tl_shard_set_watermark(w->shard, wm);
+    if (w->held)
+        release_held(w, b, wm);
     uint32_t hint = 0, batch_hint = 0;
     for (ssize_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
@@ -374,58 +555,36 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
             } else {
                 tl_log(TL_LOG_WARN, "worker %u: consume error: %s", w->id, rd_kafka_message_errstr(m));
             }
+            rd_kafka_message_destroy(m);
             continue;
         }
         uint32_t pi = part_index(w, m, hint);
-        if (pi == UINT32_MAX)
-            continue; /* from a partition no longer ours (stale after a rebalance) */
+        if (pi == UINT32_MAX) {
+            rd_kafka_message_destroy(m); /* from a partition no longer ours (after a rebalance) */
+            continue;
+        }
         hint = pi;
         part *p = &w->parts[pi];
         p->eof = 0;
         p->last_wall = now;
-        if (batch_hint < b->n && b->e[batch_hint].part == pi) {
-            b->e[batch_hint].off = m->offset + 1;
-        } else {
-            uint32_t k;
-            for (k = 0; k < b->n && b->e[k].part != pi; k++)
-                ;
-            if (k == b->n)
-                b->e[b->n++].part = pi;
-            b->e[k].off = m->offset + 1;
-            batch_hint = k;
-        }
         w->messages++;
-        tl_decode_err err;
-        if (tl_decoder_decode(e->dec, m->payload, m->len, &w->ev, &w->scratch, &err) < 0) {
-            char reason[256];
-            tl_decode_err_format(&err, reason, sizeof reason);
-            tl_output_dead_letter(e->out, m, tl_decode_code_name(err.code), reason, &b->dlq);
-            w->malformed++;
+        if (p->h_n) {
+            hold_push(w, p, m, INT64_MIN); /* keep the partition's order */
             continue;
         }
-        w->events++;
-        p->has_data = 1;
-        if (w->ev.ts_ms > p->max_ts)
-            p->max_ts = w->ev.ts_ms;
-        tl_fold f;
-        if (!tl_router_route(&w->router, &w->ev, &f))
+        if (decode_or_dead_letter(w, b, m) < 0) {
+            batch_record(b, pi, m->offset + 1, &batch_hint);
+            rd_kafka_message_destroy(m);
             continue;
-        if (e->nw > 1) {
-            uint64_t owners = 0;
-            for (uint32_t k = 0; k < f.nkeys; k++)
-                owners |= 1ull << f.keys[k].owner;
-            owners &= ~(1ull << w->id);
-            while (owners) {
-                uint32_t o = (uint32_t)__builtin_ctzll(owners);
-                owners &= owners - 1;
-                size_t sz = tl_xfer_fold_size(&f, o, e->prog->filter_words);
-                tl_xfer_fold_encode(ring_reserve(w, o, sz), &f, o, e->prog->filter_words);
-            }
         }
-        tl_shard_fold(w->shard, &f, w->id);
+        if (w->ev.ts_ms > hold_limit(w, p, wm)) {
+            hold_push(w, p, m, w->ev.ts_ms);
+            continue;
+        }
+        fold_event(w, p);
+        batch_record(b, pi, m->offset + 1, &batch_hint);
+        rd_kafka_message_destroy(m);
     }
-    for (ssize_t i = 0; i < n; i++)
-        rd_kafka_message_destroy(msgs[i]);
     w->seq++;
     w->b_count++;
     for (uint32_t o = 0; o < e->nw; o++) {
@@ -434,7 +593,8 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
         tl_xfer_mark_encode(ring_reserve(w, o, tl_xfer_mark_size()), w->seq);
         tl_ring_publish(w->out[o]);
     }
-    atomic_store_explicit(&w->last_msg_wall, now, memory_order_relaxed);
+    if (n > 0)
+        atomic_store_explicit(&w->last_msg_wall, now, memory_order_relaxed);
     publish_watermark(w, now);
     atomic_store_explicit(&w->s_messages, w->messages, memory_order_relaxed);
     atomic_store_explicit(&w->s_events, w->events, memory_order_relaxed);
@@ -444,7 +604,7 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
 static int all_parts_eof(worker *w)
 {
     for (uint32_t i = 0; i < w->nparts; i++)
-        if (!w->parts[i].eof)
+        if (!w->parts[i].eof || w->parts[i].h_n)
             return 0;
     return 1;
 }
@@ -457,10 +617,19 @@ static int rings_empty(worker *w)
     return 1;
 }
 
+static void part_free(worker *w, part *p)
+{
+    while (p->h_n)
+        hold_pop(w, p); /* never processed: their offsets were not stored, so they are re-read */
+    tl_free(p->hold);
+    tl_free(p->hold_ts);
+    tl_free(p->topic);
+}
+
 static void adopt_parts(worker *w)
 {
     for (uint32_t i = 0; i < w->nparts; i++)
-        tl_free(w->parts[i].topic);
+        part_free(w, &w->parts[i]);
     tl_free(w->parts);
     w->parts = w->pending_parts;
     w->nparts = w->npending;
@@ -503,10 +672,10 @@ static void *worker_main(void *arg)
             deadline = now + 30000;
         }
         if (!hold && !stopping && w->nparts && w->b_count < BATCH_FIFO && msgs) {
-            ssize_t n = rd_kafka_consume_batch_queue(w->q, 10, msgs, BATCH_MAX);
+            ssize_t n = rd_kafka_consume_batch_queue(w->q, w->held ? 1 : 10, msgs, BATCH_MAX);
             now = wall_ms();
-            if (n > 0)
-                process_batch(w, msgs, n, now);
+            if (n > 0 || w->held)
+                process_batch(w, msgs, n > 0 ? n : 0, now);
             else
                 publish_watermark(w, now); /* idle partitions stop holding the watermark back */
         } else {
@@ -562,6 +731,8 @@ static void post_parts(tl_engine *e, const rd_kafka_topic_partition_list_t *part
         p->topic = tl_strdup(parts->elems[i].topic);
         p->partition = parts->elems[i].partition;
         p->max_ts = INT64_MIN;
+        p->first_ts = INT64_MIN;
+        p->assigned_wall = wall_ms();
         p->ready = p->stored = -1;
         rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(e->rk, p->topic, p->partition);
         if (pq) {
@@ -858,7 +1029,7 @@ void tl_engine_destroy(tl_engine *e)
         tl_free(w->batches);
         tl_free(w->passes);
         for (uint32_t k = 0; k < w->nparts; k++)
-            tl_free(w->parts[k].topic);
+            part_free(w, &w->parts[k]);
         tl_free(w->parts);
         for (uint32_t k = 0; k < w->npending; k++)
             tl_free(w->pending_parts[k].topic);

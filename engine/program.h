@@ -152,6 +152,8 @@ typedef struct tl_rule {
     char **static_keys; /* labels: from the rule file */
     char **static_vals;
     uint32_t index_in_group;
+    int early; /* the condition can only become true as events arrive (count > x, max > x,
+                  ratio > 0, ...), so it may fire before its slot closes (shard.c) */
 } tl_rule;
 
 typedef struct tl_program {
@@ -167,6 +169,10 @@ typedef struct tl_program {
 } tl_program;
 
 void tl_program_destroy(tl_program *p);
+
+/* How far ahead of the watermark an event may be folded: the allowed lateness, at least 1s.
+ * Slot rings have room for it; the engine holds back partitions that run further ahead. */
+static inline int64_t tl_program_lead_ms(const tl_program *p) { return p->lateness_ms > 1000 ? p->lateness_ms : 1000; }
 
 /* Unit of a numeric field (latency_ms -> MS, cost_usd -> USD, tokens -> TOKENS...). */
 tl_unit tl_num_field_unit(int field);

@@ -5,8 +5,10 @@
  * and pick the owner (tl_series_owner). The result is one tl_fold listing every (group, key,
  * owner); the worker applies the keys it owns itself and ships the others to their owners.
  *
- * Keys: label values joined by 0x1f; each value is truncated to TL_ALERT_LABEL_MAX bytes and
- * a 0x1f inside a value is replaced by '_', so distinct label sets give distinct keys.
+ * Keys: label values joined by 0x1f; each value is truncated to TL_ALERT_LABEL_MAX bytes (at
+ * a UTF-8 boundary) and a 0x1f inside a value is replaced by '_' so it cannot fake a label
+ * boundary. Label sets that differ only beyond the truncation, or only by 0x1f vs '_',
+ * therefore share a series; a missing label reads as the empty string.
  * Threading: one router per worker; the program is shared read-only. No allocation per event.
  */
 #ifndef TL_ROUTE_H

@@ -812,6 +812,28 @@ static tl_template *compile_template(ctx *c, const tl_ynode *n, const char *src,
     return t;
 }
 
+/* Can adding events to the open slot only make the condition more true? Then the closing
+ * evaluation's outcome is already certain once it holds, and the rule may fire early. */
+static int monotone_condition(const tl_vnode *v, tl_cmp_op op, double thr)
+{
+    if (v->op != TL_V_AGG)
+        return 0;
+    int up = op == TL_OP_GT || op == TL_OP_GE, down = op == TL_OP_LT || op == TL_OP_LE;
+    switch (v->agg) {
+    case TL_AGG_COUNT:
+    case TL_AGG_HITS:
+    case TL_AGG_RATE:
+    case TL_AGG_MAX:
+        return up;
+    case TL_AGG_MIN:
+        return down;
+    case TL_AGG_RATIO:
+        return op == TL_OP_GT && thr == 0; /* ratio > 0 is hits > 0 */
+    default:
+        return 0;
+    }
+}
+
 static void rule_fini(tl_rule *r)
 {
     tl_free(r->name);
@@ -1032,6 +1054,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
     r->for_ms = forr;
     r->renotify_ms = renotify;
     r->min_events = (uint64_t)min_events;
+    r->early = monotone_condition(value, op, thr);
     r->op = op;
     r->threshold = thr;
     r->severity = tl_strdup(sev);
@@ -1098,8 +1121,11 @@ static int finish(ctx *c)
     p->filter_words = (p->nfilters + 63) / 64;
     for (uint32_t i = 0; i < p->nplans; i++) {
         tl_plan *pl = &p->plans[i];
+        /* history for late events behind the watermark, and room for partitions running
+         * ahead of it by up to the same amount (engine.c holds them back beyond that) */
         int64_t late_slots = (p->lateness_ms + pl->width_ms - 1) / pl->width_ms;
-        pl->nslots += (uint32_t)late_slots + 2;
+        int64_t lead_slots = (tl_program_lead_ms(p) + pl->width_ms - 1) / pl->width_ms;
+        pl->nslots += (uint32_t)(late_slots + lead_slots + 1);
         pl->size = tl_window_state_size(pl->kind, pl->nslots);
         if (pl->width_ms < p->min_width_ms)
             p->min_width_ms = pl->width_ms;

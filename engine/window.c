@@ -51,8 +51,8 @@ static void exemplar_put(tl_exemplar *e, const tl_contrib *c)
 }
 
 /* Counters: the latest matching events. Field aggregates: the largest values; an exemplar
- * that has left every window (older than the ring) is replaced first. */
-static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contrib *c, int64_t low_epoch)
+ * older than anything the ring can still hold (relative to this event) is replaced first. */
+static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contrib *c)
 {
     if (c->trace_id.n == 0)
         return;
@@ -65,17 +65,18 @@ static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contr
     }
     if (!c->has_value)
         return;
-    int64_t low_ts = low_epoch * plan->width_ms - (int64_t)plan->nslots * plan->width_ms;
+    int64_t oldest_epoch = tl_epoch(c->ts, plan->width_ms) - (int64_t)plan->nslots + 1;
     int victim = -1;
     for (int i = 0; i < TL_EXEMPLARS; i++) {
-        if (st->ex[i].ts < low_ts) {
+        if (st->ex[i].ts == INT64_MIN || tl_epoch(st->ex[i].ts, plan->width_ms) < oldest_epoch) {
             victim = i;
             break;
         }
         if (victim < 0 || st->ex[i].v < st->ex[victim].v)
             victim = i;
     }
-    if (st->ex[victim].ts < low_ts || c->value > st->ex[victim].v)
+    int stale = st->ex[victim].ts == INT64_MIN || tl_epoch(st->ex[victim].ts, plan->width_ms) < oldest_epoch;
+    if (stale || c->value > st->ex[victim].v)
         exemplar_put(&st->ex[victim], c);
 }
 
@@ -122,7 +123,7 @@ int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, c
                 rc = 2;
         }
     }
-    exemplar_offer(plan, st, c, low_epoch);
+    exemplar_offer(plan, st, c);
     return rc;
 }
 

@@ -5,9 +5,10 @@
  * slot records e so stale contents are recognised and reset lazily (no timer walks the
  * rings). A window of k slots read at watermark W covers the epochs
  * (epoch(W) - k, epoch(W)], i.e. the last k slots including the current, partial one. The
- * ring is longer than the longest window by the allowed lateness plus two slots of lead, so
- * a late event (within the allowed lateness) still lands in its own slot and a partition
- * running slightly ahead of the watermark does not overwrite live slots.
+ * ring is longer than the longest window by the allowed lateness behind the watermark and
+ * the same lead ahead of it (tl_program_lead_ms), so a late event still lands in its own
+ * slot and a partition running ahead of the watermark does not overwrite live slots; the
+ * engine pauses partitions that run further ahead (event-time alignment).
  *
  * Every accumulator is mergeable (counts and sums add, min/max combine, sketches add
  * bin-wise), which keeps scale-out by re-keying partial aggregates possible.

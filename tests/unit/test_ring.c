@@ -2,6 +2,7 @@
  * producer/consumer pair passing 10 million checksummed records. */
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -299,12 +300,18 @@ static uint32_t checksum(uint64_t seq, const unsigned char *p, size_t n)
     return h;
 }
 
+typedef struct pair_ctx {
+    tl_ring *r;
+    atomic_int stop; /* set by the consumer on a mismatch so the producer does not spin */
+} pair_ctx;
+
 static void *producer(void *arg)
 {
-    tl_ring *r = arg;
+    pair_ctx *ctx = arg;
+    tl_ring *r = ctx->r;
     tl_test_rng rng = {99};
     uint64_t seq = 0;
-    while (seq < N_RECORDS) {
+    while (seq < N_RECORDS && !atomic_load_explicit(&ctx->stop, memory_order_relaxed)) {
         uint64_t rnd = tl_test_rand(&rng);
         size_t len = rnd % 41; /* 0..40 payload bytes */
         unsigned batch = 1 + (unsigned)((rnd >> 16) % 4);
@@ -312,7 +319,7 @@ static void *producer(void *arg)
         while (done < batch && seq < N_RECORDS) {
             unsigned char *w = tl_ring_reserve(r, sizeof(rec_head) + len);
             if (!w) {
-                if (done)
+                if (done || atomic_load_explicit(&ctx->stop, memory_order_relaxed))
                     break; /* publish what we have, then wait */
                 sched_yield();
                 continue;
@@ -335,10 +342,11 @@ static void *producer(void *arg)
 static void test_ring_two_threads(void **state)
 {
     (void)state;
-    tl_ring *r = tl_ring_new(64 * 1024);
+    pair_ctx ctx = {tl_ring_new(64 * 1024), 0};
+    tl_ring *r = ctx.r;
     assert_non_null(r);
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, producer, r), 0);
+    assert_int_equal(pthread_create(&t, NULL, producer, &ctx), 0);
     uint64_t expect = 0, bad = 0;
     while (expect < N_RECORDS) {
         size_t n;
@@ -364,6 +372,7 @@ static void test_ring_two_threads(void **state)
         tl_ring_consume(r);
         expect++;
     }
+    atomic_store(&ctx.stop, 1);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(bad, 0);
     assert_int_equal(expect, N_RECORDS);

@@ -1,0 +1,346 @@
+/* tests/integration/test_pipeline.c - the whole path on the mock cluster.
+ *
+ * An outside producer client writes trace events (JSON and Confluent-framed Avro, plus
+ * malformed messages) to a topic of librdkafka's mock cluster; the engine consumes them as a
+ * consumer group with --exit-at-end; the alerts and dead-letter topics are read back with a
+ * separate consumer. Checks: alert fields and values, fire then resolve, dead letters with
+ * their context headers, nothing else lost, offsets committed to the end, the same
+ * transitions with 1 and 2 worker threads, and delivery through injected broker errors.
+ */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <avro.h>
+
+#include "alert.h"
+#include "avro_encode.h"
+#include "cli.h"
+#include "config.h"
+#include "engine.h"
+#include "json_encode.h"
+#include "mock.h"
+#include "rules.h"
+#include "tl_kafka_test.h"
+
+#define MIN 60000LL
+#define T0 1800000000000LL
+
+static const char rules_yaml[] =
+    "rules:\n"
+    "  - name: OrderToolErrors\n"
+    "    filter: kind == \"tool_call\" and tool == \"get_order_status\"\n"
+    "    group_by: [service, tool]\n"
+    "    value: ratio(status != \"ok\")\n"
+    "    window: 2m\n"
+    "    slot: 10s\n"
+    "    threshold: \"> 10%\"\n"
+    "    min_events: 20\n"
+    "    for: 1m\n"
+    "    severity: critical\n"
+    "    owner: orders-team\n"
+    "    runbook: https://runbooks.example/tool-errors\n"
+    "    summary: \"{{tool}} error rate {{value}} on {{service}}\"\n";
+
+typedef struct fixture {
+    tl_mock mock;
+    char rules_path[256];
+    uint64_t valid, malformed;
+    int64_t dlq_offsets[8];
+} fixture;
+
+static char *rules_file(char *path, size_t cap)
+{
+    snprintf(path, cap, "/tmp/tl-it-rules-%d.yaml", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(rules_yaml, f);
+    fclose(f);
+    return path;
+}
+
+/* 16 minutes of event time, one get_order_status call every 250 ms: 30% errors during the
+ * first 6 minutes, then healthy. Every third event is framed Avro, the rest JSON. */
+static void produce_events(fixture *fx, int with_malformed)
+{
+    rd_kafka_t *p = tl_kt_producer(fx->mock.bootstraps);
+    assert_non_null(p);
+    char buf[4096], trace[40];
+    uint64_t i = 0;
+    for (int64_t ts = T0; ts < T0 + 16 * MIN; ts += 250, i++) {
+        int err = ts < T0 + 6 * MIN && i % 10 < 3;
+        tl_event ev;
+        tl_event_reset(&ev);
+        ev.ts_ms = ts;
+        snprintf(trace, sizeof trace, "%s-%06llu", err ? "err" : "ok", (unsigned long long)i);
+        tl_event_set_str(&ev, TL_S_TRACE_ID, trace, (uint32_t)strlen(trace));
+        tl_event_set_str(&ev, TL_S_SERVICE, "support-bot", 11);
+        tl_event_set_str(&ev, TL_S_KIND, "tool_call", 9);
+        tl_event_set_str(&ev, TL_S_TOOL, "get_order_status", 16);
+        tl_event_set_str(&ev, TL_S_STATUS, err ? "error" : "ok", err ? 5 : 2);
+        tl_event_set_num(&ev, TL_N_LATENCY_MS, 120 + (double)(i % 50));
+        size_t n = i % 3 == 2 ? tl_avro_encode_event_confluent(&ev, 1, (uint8_t *)buf, sizeof buf)
+                              : tl_json_encode_event(&ev, buf, sizeof buf);
+        assert_true(n > 0);
+        tl_kt_produce(p, "traces", trace, strlen(trace), buf, n);
+        fx->valid++;
+        if (with_malformed && (i == 100 || i == 1500 || i == 3000)) {
+            static const char *const bad[] = {"{\"timestamp\": 1800000000000, \"service\": ",
+                                              "{\"service\": \"support-bot\", \"kind\": \"request\"}",
+                                              "\x00\x00\x00\x00\x09xyz"};
+            int k = i == 100 ? 0 : i == 1500 ? 1 : 2;
+            size_t bl = k == 2 ? 8 : strlen(bad[k]);
+            tl_kt_produce(p, "traces", "bad", 3, bad[k], bl);
+            fx->malformed++;
+        }
+    }
+    tl_kt_flush_destroy(p);
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    char err[256];
+    assert_int_equal(tl_mock_start(&fx->mock, 1, err, sizeof err), 0);
+    tl_mock_topic(&fx->mock, "traces", 4);
+    tl_mock_topic(&fx->mock, "alerts", 2);
+    tl_mock_topic(&fx->mock, "dlq", 1);
+    rules_file(fx->rules_path, sizeof fx->rules_path);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    tl_mock_stop(&fx->mock);
+    unlink(fx->rules_path);
+    free(fx);
+    return 0;
+}
+
+/* Run the engine over the topic until every partition is at its end. */
+static void run_engine(fixture *fx, const char *group, const char *threads, const char *out_fmt,
+                       tl_engine_stats *st)
+{
+    tl_config cfg;
+    tl_config_init(&cfg);
+    char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", (char *)group, "--input", "traces",
+                    "--output", "alerts", "--dlq", "dlq", "--rules", fx->rules_path, "--threads",
+                    (char *)threads, "--output-format", (char *)out_fmt, "--exit-at-end",
+                    "--no-print-alerts", "-X", "log_level=3"};
+    char err[512];
+    assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
+    assert_int_equal(tl_config_validate(&cfg, err, sizeof err), 0);
+    tl_program *prog = tl_cli_load_rules(&cfg);
+    assert_non_null(prog);
+    tl_engine *e = tl_engine_new(&cfg, prog, err, sizeof err);
+    if (!e)
+        fail_msg("engine: %s", err);
+    assert_int_equal(tl_engine_run(e), 0);
+    tl_engine_stats_get(e, st);
+    tl_engine_destroy(e);
+    tl_program_destroy(prog);
+    tl_config_fini(&cfg);
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The transitions of one run, as comparable text: "state labels ts". */
+static void transitions(const tl_kt_msgs *alerts, char *out, size_t cap)
+{
+    out[0] = '\0';
+    size_t o = 0;
+    for (size_t i = 0; i < alerts->n; i++) {
+        json_t *j = json_loadb(alerts->m[i].value, alerts->m[i].len, 0, NULL);
+        assert_non_null(j);
+        o += (size_t)snprintf(out + o, cap - o, "%s %s %s %s\n", jstr(j, "alert"), jstr(j, "state"),
+                              jstr(j, "fingerprint"), jstr(j, "timestamp"));
+        json_decref(j);
+    }
+}
+
+static int cmp_lines(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void test_pipeline_fire_resolve_dead_letters(void **state)
+{
+    fixture *fx = *state;
+    produce_events(fx, 1);
+    tl_engine_stats st;
+    run_engine(fx, "g-json", "2", "json", &st);
+
+    /* nothing lost: every valid event decoded, every malformed one dead-lettered */
+    assert_int_equal(st.events, fx->valid);
+    assert_int_equal(st.malformed, fx->malformed);
+    assert_int_equal(st.messages, fx->valid + fx->malformed);
+    assert_int_equal(st.alerts, 2);
+    assert_int_equal(st.alerts_acked, 2);
+
+    tl_kt_msgs alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
+    assert_int_equal(alerts.n, 2);
+    json_t *fire = NULL, *res = NULL;
+    const char *fire_key = NULL;
+    for (size_t i = 0; i < alerts.n; i++) {
+        json_t *j = json_loadb(alerts.m[i].value, alerts.m[i].len, 0, NULL);
+        assert_non_null(j);
+        if (strcmp(jstr(j, "state"), "firing") == 0) {
+            fire = j;
+            fire_key = alerts.m[i].key;
+        } else {
+            res = j;
+        }
+    }
+    assert_non_null(fire);
+    assert_non_null(res);
+    assert_string_equal(jstr(fire, "alert"), "OrderToolErrors");
+    assert_string_equal(jstr(fire, "service"), "support-bot");
+    assert_string_equal(jstr(fire, "tool"), "get_order_status");
+    assert_string_equal(jstr(fire, "metric"), "ratio(status != \"ok\")");
+    assert_string_equal(jstr(fire, "window"), "2m");
+    assert_string_equal(jstr(fire, "severity"), "critical");
+    assert_string_equal(jstr(fire, "owner"), "orders-team");
+    assert_string_equal(jstr(fire, "runbook"), "https://runbooks.example/tool-errors");
+    assert_string_equal(jstr(fire, "fingerprint"), fire_key); /* Kafka key = fingerprint */
+    double value = json_number_value(json_object_get(fire, "value"));
+    assert_true(value > 0.25 && value < 0.35);
+    assert_true(json_number_value(json_object_get(fire, "threshold")) == 0.10);
+    assert_true(strstr(jstr(fire, "summary"), "get_order_status error rate 3") != NULL);
+    assert_true(json_is_null(json_object_get(fire, "ends_at")));
+    json_t *labels = json_object_get(fire, "labels");
+    assert_string_equal(json_string_value(json_object_get(labels, "service")), "support-bot");
+    assert_string_equal(json_string_value(json_object_get(labels, "tool")), "get_order_status");
+    json_t *ex = json_object_get(fire, "exemplar_trace_ids");
+    assert_true(json_is_array(ex) && json_array_size(ex) > 0);
+    for (size_t i = 0; i < json_array_size(ex); i++)
+        assert_true(strncmp(json_string_value(json_array_get(ex, i)), "err-", 4) == 0);
+    /* fires once the 2m ratio has been above 10% for 1m; resolves after the errors stop */
+    char ts_fire[40], ts_res[40];
+    snprintf(ts_fire, sizeof ts_fire, "%s", jstr(fire, "timestamp"));
+    snprintf(ts_res, sizeof ts_res, "%s", jstr(res, "timestamp"));
+    assert_true(strcmp(ts_fire, "2027-01-15T08:01:00.000Z") >= 0 && strcmp(ts_fire, "2027-01-15T08:02:00.000Z") <= 0);
+    assert_true(strcmp(ts_res, "2027-01-15T08:06:00.000Z") >= 0 && strcmp(ts_res, "2027-01-15T08:08:00.000Z") <= 0);
+    assert_string_equal(jstr(res, "fingerprint"), jstr(fire, "fingerprint"));
+    assert_string_equal(jstr(res, "starts_at"), jstr(fire, "starts_at"));
+    assert_string_equal(jstr(res, "ends_at"), jstr(res, "timestamp"));
+    assert_true(json_number_value(json_object_get(res, "value")) <= 0.10);
+    json_decref(fire);
+    json_decref(res);
+
+    /* dead letters: the original bytes, with where they came from and why */
+    tl_kt_msgs dlq = tl_kt_read_all(fx->mock.bootstraps, "dlq", 1);
+    assert_int_equal(dlq.n, 3);
+    int seen_truncated = 0, seen_missing = 0, seen_schema = 0;
+    for (size_t i = 0; i < dlq.n; i++) {
+        tl_kt_msg *m = &dlq.m[i];
+        assert_string_equal(m->hdr_topic, "traces");
+        assert_true(m->hdr_partition[0] >= '0' && m->hdr_partition[0] <= '3');
+        assert_true(atoll(m->hdr_offset) >= 0);
+        assert_string_equal(m->key, "bad");
+        seen_truncated += strcmp(m->hdr_code, "truncated") == 0;
+        seen_missing += strcmp(m->hdr_code, "missing_timestamp") == 0;
+        seen_schema += strcmp(m->hdr_code, "unknown_schema") == 0;
+        assert_true(strlen(m->hdr_error) > 10);
+    }
+    assert_int_equal(seen_truncated + seen_missing + seen_schema, 3);
+    assert_int_equal(seen_missing, 1);
+    assert_int_equal(seen_schema, 1);
+
+    /* at-least-once: the committed offsets reached the end of every partition */
+    int64_t committed, end;
+    tl_kt_committed(fx->mock.bootstraps, "g-json", "traces", 4, &committed, &end);
+    assert_int_equal(committed, end);
+
+    /* the same input gives the same transitions with one worker */
+    char a2[4096], a1[4096];
+    transitions(&alerts, a2, sizeof a2);
+    tl_engine_stats st1;
+    run_engine(fx, "g-one-thread", "1", "json", &st1);
+    tl_kt_msgs all = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
+    assert_int_equal(all.n, 4);
+    transitions(&all, a1, sizeof a1);
+    /* a1 holds both runs: each line of the first run must appear twice */
+    char *lines[8];
+    int nl = 0;
+    for (char *s = NULL, *l = strtok_r(a1, "\n", &s); l && nl < 8; l = strtok_r(NULL, "\n", &s))
+        lines[nl++] = l;
+    assert_int_equal(nl, 4);
+    qsort(lines, (size_t)nl, sizeof *lines, cmp_lines);
+    assert_string_equal(lines[0], lines[1]);
+    assert_string_equal(lines[2], lines[3]);
+    assert_true(strstr(a2, lines[0]) != NULL && strstr(a2, lines[2]) != NULL);
+    tl_kt_msgs_free(&all);
+    tl_kt_msgs_free(&alerts);
+    tl_kt_msgs_free(&dlq);
+}
+
+/* Avro alerts through injected produce and fetch errors: delivered once, readable by avro-c. */
+static void test_pipeline_avro_output_with_broker_errors(void **state)
+{
+    fixture *fx = *state;
+    produce_events(fx, 0);
+    rd_kafka_mock_push_request_errors(fx->mock.mc, 0 /* Produce */, 4, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    rd_kafka_mock_push_request_errors(fx->mock.mc, 1 /* Fetch */, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT);
+    tl_engine_stats st;
+    run_engine(fx, "g-avro", "2", "avro", &st);
+    assert_int_equal(st.events, fx->valid);
+    assert_int_equal(st.alerts_acked, 2);
+    tl_kt_msgs alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
+    assert_int_equal(alerts.n, 2); /* idempotent producer: retries made no duplicates */
+    avro_schema_t schema;
+    assert_int_equal(avro_schema_from_json_length(tl_alert_event_schema_json, strlen(tl_alert_event_schema_json),
+                                                  &schema), 0);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
+    int firing = 0, resolved = 0;
+    for (size_t i = 0; i < alerts.n; i++) {
+        avro_value_t v, f;
+        avro_generic_value_new(iface, &v);
+        avro_reader_t r = avro_reader_memory(alerts.m[i].value, (int64_t)alerts.m[i].len);
+        assert_int_equal(avro_value_read(r, &v), 0);
+        const char *name;
+        size_t len;
+        assert_int_equal(avro_value_get_by_name(&v, "alert", &f, NULL), 0);
+        avro_value_get_string(&f, &name, &len);
+        assert_string_equal(name, "OrderToolErrors");
+        int st_idx;
+        assert_int_equal(avro_value_get_by_name(&v, "state", &f, NULL), 0);
+        avro_value_get_enum(&f, &st_idx);
+        firing += st_idx == 0;
+        resolved += st_idx == 1;
+        assert_int_equal(avro_value_get_by_name(&v, "fingerprint", &f, NULL), 0);
+        avro_value_get_string(&f, &name, &len);
+        assert_string_equal(name, alerts.m[i].key);
+        avro_reader_free(r);
+        avro_value_decref(&v);
+    }
+    assert_int_equal(firing, 1);
+    assert_int_equal(resolved, 1);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(schema);
+    int64_t committed, end;
+    tl_kt_committed(fx->mock.bootstraps, "g-avro", "traces", 4, &committed, &end);
+    assert_int_equal(committed, end);
+    tl_kt_msgs_free(&alerts);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pipeline_fire_resolve_dead_letters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_avro_output_with_broker_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

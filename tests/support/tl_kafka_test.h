@@ -1,0 +1,40 @@
+/* tests/support/tl_kafka_test.h - helpers for integration tests on the mock cluster: an
+ * outside producer client, reading a topic back to its end (with headers), and committed
+ * offsets of a group. All clients here are separate librdkafka instances, as an outside
+ * program (kcat, a paging consumer) would be. */
+#ifndef TL_KAFKA_TEST_H
+#define TL_KAFKA_TEST_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tl_kt_msg {
+    int32_t partition;
+    int64_t offset;
+    char *key;
+    size_t key_len;
+    char *value;
+    size_t len;
+    char hdr_topic[128], hdr_partition[16], hdr_offset[24], hdr_code[64], hdr_error[256];
+} tl_kt_msg;
+
+typedef struct tl_kt_msgs {
+    tl_kt_msg *m;
+    size_t n;
+} tl_kt_msgs;
+
+/* Producer with the given properties NULL-terminated pairs (may be NULL). */
+rd_kafka_t *tl_kt_producer(const char *brokers);
+void tl_kt_produce(rd_kafka_t *p, const char *topic, const void *key, size_t klen, const void *val, size_t len);
+void tl_kt_flush_destroy(rd_kafka_t *p);
+
+/* Read every partition of topic from the beginning to its end. */
+tl_kt_msgs tl_kt_read_all(const char *brokers, const char *topic, int partitions);
+void tl_kt_msgs_free(tl_kt_msgs *m);
+
+/* Sum over partitions of (committed offset of group) and of (high watermark). */
+void tl_kt_committed(const char *brokers, const char *group, const char *topic, int partitions,
+                     int64_t *committed_sum, int64_t *end_sum);
+
+#endif

@@ -1,0 +1,296 @@
+/* tests/unit/test_shard.c - the evaluator's semantics, as event timelines: `for`, minimum
+ * events, resolve on recovery, re-notification, fingerprints, exemplars, lateness, and the
+ * three alerts the example pack must express. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "timeline.h"
+
+#define T0 (1800000000000LL) /* an arbitrary event-time origin, a multiple of every slot */
+
+static const char tool_rule[] =
+    "rules:\n"
+    "  - name: ToolErr\n"
+    "    filter: kind == \"tool_call\" and tool == \"get_order_status\"\n"
+    "    group_by: [service, tool]\n"
+    "    value: ratio(status != \"ok\")\n"
+    "    window: 5m\n"
+    "    slot: 10s\n"
+    "    threshold: \"> 10%\"\n"
+    "    min_events: 20\n"
+    "    for: 10m\n"
+    "    severity: critical\n"
+    "    owner: orders\n"
+    "    runbook: r.md\n"
+    "    summary: \"{{tool}} errors {{value}} on {{service}}\"\n";
+
+#define TOOL_OK "kind=tool_call service=bot tool=get_order_status status=ok"
+
+/* "tool error rate > 10% for 10 minutes": 18% errors from t=0 fires once the condition has
+ * held for 10m, and not before. */
+static void test_shard_for_delays_firing(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(tool_rule);
+    tl_tl_every(t, T0, T0 + 15 * MIN, SEC, TOOL_OK, 0.18, "status=error");
+    tl_tl_run(t, T0, T0 + 15 * MIN, SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "ToolErr", TL_ALERT_FIRING);
+    assert_non_null(f);
+    /* pending starts once 20 events are in the window (t=19s) and the ratio is > 10% */
+    assert_true(f->ts >= T0 + 10 * MIN);
+    assert_true(f->ts <= T0 + 10 * MIN + 30 * SEC);
+    assert_int_equal(f->starts_at, f->ts);
+    assert_int_equal(f->ends_at, -1);
+    assert_true(fabs(f->value - 0.18) < 0.02);
+    assert_string_equal(f->labels, "service=bot,tool=get_order_status");
+    assert_true(strstr(f->summary, "get_order_status errors 18") != NULL);
+    assert_int_equal(tl_tl_count(t, "ToolErr", TL_ALERT_FIRING), 1);
+    assert_int_equal(tl_tl_count(t, "ToolErr", TL_ALERT_RESOLVED), 0);
+    tl_tl_free(t);
+}
+
+/* One evaluation where the condition does not hold resets the pending timer. */
+static void test_shard_for_resets_on_a_single_miss(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(tool_rule);
+    /* errors for 6 minutes (pending from ~0:19), then clean calls that drop the 5m ratio
+     * under 10% at ~9:20, before the 10m `for` is reached; errors again from 12m: the `for`
+     * restarts with the second burst (pending from ~13:40, firing at ~23:40) */
+    tl_tl_every(t, T0, T0 + 6 * MIN, SEC, TOOL_OK, 0.30, "status=error");
+    tl_tl_every(t, T0 + 6 * MIN, T0 + 12 * MIN, SEC, TOOL_OK, 0.0, NULL);
+    tl_tl_every(t, T0 + 12 * MIN, T0 + 30 * MIN, SEC, TOOL_OK, 0.30, "status=error");
+    tl_tl_run(t, T0, T0 + 30 * MIN, 10 * SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "ToolErr", TL_ALERT_FIRING);
+    assert_non_null(f);
+    assert_true(f->ts >= T0 + 23 * MIN && f->ts <= T0 + 24 * MIN + 30 * SEC);
+    tl_tl_free(t);
+}
+
+/* Below min_events nothing fires, even at a 100% error ratio. */
+static void test_shard_min_events_gate(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(tool_rule);
+    /* one call every 20 s: at most 15 in a 5m window, all errors */
+    tl_tl_every(t, T0, T0 + 30 * MIN, 20 * SEC, TOOL_OK " status=error", 0, NULL);
+    tl_tl_run(t, T0, T0 + 30 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_nalerts(t), 0);
+    tl_tl_free(t);
+}
+
+/* Resolve follows recovery: once errors stop, the window drains and one resolved event is
+ * emitted with ends_at and the same fingerprint. */
+static void test_shard_resolves_after_recovery(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(tool_rule);
+    tl_tl_every(t, T0, T0 + 20 * MIN, SEC, TOOL_OK, 0.40, "status=error");
+    tl_tl_every(t, T0 + 20 * MIN, T0 + 40 * MIN, SEC, TOOL_OK, 0.0, NULL);
+    tl_tl_run(t, T0, T0 + 40 * MIN, SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "ToolErr", TL_ALERT_FIRING);
+    const tl_tl_alert *r = tl_tl_find(t, "ToolErr", TL_ALERT_RESOLVED);
+    assert_non_null(f);
+    assert_non_null(r);
+    assert_true(r->ts > f->ts);
+    /* 40% errors drain below 10% when less than a quarter of the window is bad: ~3m45s after */
+    assert_true(r->ts >= T0 + 23 * MIN && r->ts <= T0 + 25 * MIN);
+    assert_int_equal(r->ends_at, r->ts);
+    assert_int_equal(r->starts_at, f->starts_at);
+    assert_string_equal(r->fingerprint, f->fingerprint);
+    assert_string_not_equal(r->transition_id, f->transition_id);
+    assert_true(r->value <= 0.10);
+    assert_int_equal(tl_tl_count(t, "ToolErr", TL_ALERT_FIRING), 1);
+    assert_int_equal(tl_tl_count(t, "ToolErr", TL_ALERT_RESOLVED), 1);
+    tl_tl_free(t);
+}
+
+/* When traffic stops entirely the rule has too few events and the alert resolves. */
+static void test_shard_resolves_when_data_stops(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(tool_rule);
+    tl_tl_every(t, T0, T0 + 15 * MIN, SEC, TOOL_OK, 0.5, "status=error");
+    tl_tl_run(t, T0, T0 + 25 * MIN, 10 * SEC);
+    const tl_tl_alert *r = tl_tl_find(t, "ToolErr", TL_ALERT_RESOLVED);
+    assert_non_null(r);
+    assert_true(r->ts > T0 + 15 * MIN && r->ts <= T0 + 21 * MIN);
+    tl_tl_free(t);
+}
+
+static const char policy_rule[] =
+    "rules:\n"
+    "  - name: Policy\n"
+    "    group_by: [service]\n"
+    "    value: ratio(flags contains \"policy_violation\")\n"
+    "    window: 30m\n"
+    "    slot: 10s\n"
+    "    threshold: \"> 0\"\n"
+    "    min_events: 1\n"
+    "    severity: critical\n"
+    "    owner: tns\n"
+    "    runbook: r.md\n"
+    "    renotify_interval: 10m\n"
+    "    summary: \"{{service}} policy violation\"\n";
+
+/* "policy violation rate > 0 in the last 30 minutes": one event fires at once (early: the
+ * firing is stamped with the end of its 10 s slot but emitted by the evaluation right after
+ * the event), the alert re-notifies every 10m while firing, and resolves 30m after. */
+static void test_shard_policy_violation_fires_renotifies_resolves(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(policy_rule);
+    tl_tl_every(t, T0, T0 + 60 * MIN, SEC, "kind=llm_call service=bot", 0, NULL);
+    tl_tl_event(t, T0 + 5 * MIN + 500, "kind=llm_call service=bot flags=policy_violation trace=abc123");
+    tl_tl_run(t, T0, T0 + 60 * MIN, SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "Policy", TL_ALERT_FIRING);
+    assert_non_null(f);
+    assert_int_equal(f->ts, T0 + 5 * MIN + 10 * SEC);
+    assert_int_equal(f->emitted_wm, T0 + 5 * MIN + SEC);
+    assert_int_equal(f->n_exemplars, 1);
+    assert_string_equal(f->exemplar0, "abc123");
+    /* re-notifications at +10m and +20m, with new transition ids and the same fingerprint */
+    assert_int_equal(tl_tl_count(t, "Policy", TL_ALERT_FIRING), 3);
+    const tl_tl_alert *again = NULL;
+    for (size_t i = 0; i < tl_tl_nalerts(t); i++)
+        if (tl_tl_alert_at(t, i)->state == TL_ALERT_FIRING && tl_tl_alert_at(t, i) != f)
+            again = again ? again : tl_tl_alert_at(t, i);
+    assert_non_null(again);
+    assert_string_equal(again->fingerprint, f->fingerprint);
+    assert_string_not_equal(again->transition_id, f->transition_id);
+    assert_int_equal(again->starts_at, f->starts_at);
+    const tl_tl_alert *r = tl_tl_find(t, "Policy", TL_ALERT_RESOLVED);
+    assert_non_null(r);
+    /* window 30m of 10 s slots: the violation's slot leaves the window 180 slots later */
+    assert_int_equal(r->ts, T0 + 35 * MIN + 10 * SEC);
+    tl_tl_free(t);
+}
+
+static const char latency_rule[] =
+    "rules:\n"
+    "  - name: P95\n"
+    "    filter: kind == \"request\"\n"
+    "    group_by: [service]\n"
+    "    value: p95(latency_ms)\n"
+    "    window: 5m\n"
+    "    threshold: \"> 15s\"\n"
+    "    min_events: 20\n"
+    "    for: 15m\n"
+    "    severity: critical\n"
+    "    owner: platform\n"
+    "    runbook: r.md\n"
+    "    summary: \"{{service}} p95 {{value}}\"\n";
+
+/* "p95 latency > 15 s for 15 minutes", with two services: only the slow one fires, the value
+ * is within the sketch's 1% of the true p95, and exemplars are the slowest traces. */
+static void test_shard_p95_latency_per_service(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(latency_rule);
+    tl_tl_every(t, T0, T0 + 40 * MIN, SEC, "kind=request service=fast latency_ms=800", 0.04,
+                "latency_ms=14000");
+    /* slow: 90% at 9 s, 10% at 20 s -> p95 = 20 s */
+    tl_tl_every(t, T0, T0 + 40 * MIN, SEC, "kind=request service=slow latency_ms=9000 trace=t-ok", 0.10,
+                "latency_ms=20000 trace=t-slow");
+    tl_tl_run(t, T0, T0 + 40 * MIN, 10 * SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "P95", TL_ALERT_FIRING);
+    assert_non_null(f);
+    assert_string_equal(f->labels, "service=slow");
+    assert_true(fabs(f->value - 20000) <= 20000 * 0.011);
+    assert_true(f->ts >= T0 + 15 * MIN && f->ts <= T0 + 16 * MIN);
+    assert_string_equal(f->exemplar0, "t-slow");
+    assert_int_equal(tl_tl_count(t, "P95", TL_ALERT_FIRING), 1);
+    tl_tl_free(t);
+}
+
+/* Events later than the allowed lateness (30 s) are counted and not folded; events within it
+ * still count. */
+static void test_shard_late_events_are_counted(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(policy_rule);
+    tl_tl_every(t, T0, T0 + 5 * MIN, SEC, "kind=llm_call service=bot", 0, NULL);
+    tl_tl_run(t, T0, T0 + 5 * MIN, SEC);
+    assert_int_equal(tl_tl_late(t), 0);
+    tl_tl_event(t, T0 + 5 * MIN - 10 * SEC, "kind=llm_call service=late-ok");
+    tl_tl_event(t, T0 + 5 * MIN - 2 * MIN, "kind=llm_call service=too-late flags=policy_violation");
+    tl_tl_eval(t, T0 + 5 * MIN + SEC);
+    assert_int_equal(tl_tl_late(t), 1);
+    assert_null(tl_tl_find(t, "Policy", TL_ALERT_FIRING));
+    tl_tl_free(t);
+}
+
+/* Arithmetic between aggregates: cost per successful request. */
+static void test_shard_cost_per_success(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: CostPerSuccess\n"
+                         "    group_by: [service]\n"
+                         "    value: sum(cost_usd) / count(kind == \"request\" and status == \"ok\")\n"
+                         "    window: 10m\n"
+                         "    threshold: \"> 0.05\"\n"
+                         "    min_events: 10\n"
+                         "    severity: warning\n"
+                         "    owner: finops\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"{{service}} {{value}} per successful task\"\n");
+    /* per second: one llm_call costing $0.02 and one request; half the requests fail ->
+     * $0.04 per success (no alert); from 10m on the llm cost doubles -> $0.08 (alert) */
+    tl_tl_every(t, T0, T0 + 10 * MIN, SEC, "kind=llm_call service=s cost_usd=0.02", 0, NULL);
+    tl_tl_every(t, T0 + 10 * MIN, T0 + 25 * MIN, SEC, "kind=llm_call service=s cost_usd=0.04", 0, NULL);
+    tl_tl_every(t, T0 + 500, T0 + 25 * MIN, SEC, "kind=request service=s status=ok", 0.5, "status=error");
+    tl_tl_run(t, T0, T0 + 25 * MIN, 10 * SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "CostPerSuccess", TL_ALERT_FIRING);
+    assert_non_null(f);
+    assert_true(f->ts > T0 + 10 * MIN + 2 * MIN);
+    assert_true(f->value > 0.05 && f->value < 0.09);
+    assert_true(strstr(f->summary, "$0.") != NULL);
+    tl_tl_free(t);
+}
+
+/* The fingerprint depends on the rule and the label set only. */
+static void test_shard_fingerprints_distinct_per_series(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(policy_rule);
+    tl_tl_event(t, T0 + SEC, "kind=llm_call service=a flags=policy_violation");
+    tl_tl_event(t, T0 + SEC, "kind=llm_call service=b flags=policy_violation");
+    tl_tl_run(t, T0, T0 + 5 * SEC, SEC);
+    assert_int_equal(tl_tl_count(t, "Policy", TL_ALERT_FIRING), 2);
+    const tl_tl_alert *a = tl_tl_alert_at(t, 0), *b = tl_tl_alert_at(t, 1);
+    assert_string_not_equal(a->fingerprint, b->fingerprint);
+    assert_int_equal(strlen(a->fingerprint), 16);
+    assert_int_equal(strlen(a->transition_id), 32);
+    /* the same rule and labels in a fresh engine give the same fingerprint */
+    tl_tl *t2 = tl_tl_new(policy_rule);
+    tl_tl_event(t2, T0 + 7 * SEC, "kind=llm_call service=a flags=policy_violation");
+    tl_tl_run(t2, T0, T0 + 10 * SEC, SEC);
+    const tl_tl_alert *a2 = tl_tl_alert_at(t2, 0);
+    assert_non_null(a2);
+    assert_string_equal(a2->fingerprint, strcmp(a->labels, "service=a") == 0 ? a->fingerprint : b->fingerprint);
+    tl_tl_free(t2);
+    tl_tl_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shard_for_delays_firing),
+        cmocka_unit_test(test_shard_for_resets_on_a_single_miss),
+        cmocka_unit_test(test_shard_min_events_gate),
+        cmocka_unit_test(test_shard_resolves_after_recovery),
+        cmocka_unit_test(test_shard_resolves_when_data_stops),
+        cmocka_unit_test(test_shard_policy_violation_fires_renotifies_resolves),
+        cmocka_unit_test(test_shard_p95_latency_per_service),
+        cmocka_unit_test(test_shard_late_events_are_counted),
+        cmocka_unit_test(test_shard_cost_per_success),
+        cmocka_unit_test(test_shard_fingerprints_distinct_per_series),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
