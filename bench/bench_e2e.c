@@ -28,8 +28,12 @@
  * moment its first consumed messages are counted to the moment the count reaches the
  * loaded total, and the messages counted at the first instant are subtracted, so both runs
  * are measured the same way. The baseline's workers take these timestamps themselves; for
- * the engine a monitor thread polls tl_engine_stats_get() every 1 ms. Rates are total
- * events over total active time, summed over the rounds.
+ * the engine a monitor thread polls tl_engine_stats_get() every 1 ms: the run starts when
+ * `messages` (consumed) leaves 0 and ends when `events + malformed` (decoded and folded, or
+ * dead-lettered) reaches the total. `messages` alone would end it early: the engine counts a
+ * message when it is consumed, and may hold it back (its partition ran ahead of the
+ * watermark) before folding it. Rates are total events over total active time, summed over
+ * the rounds.
  *
  * Output: one JSON object per cell (format x brokers) on stdout, one human line per cell
  * and the machine once on stderr. Exits 1 if any run did not consume every loaded event,
@@ -415,7 +419,7 @@ typedef struct run_result {
     uint64_t consumed;  /* messages counted by the run */
     uint64_t timed;     /* messages consumed inside [t0, t1] */
     double seconds;     /* t1 - t0 */
-    uint64_t events, malformed, alerts;
+    uint64_t events, malformed, alerts, late;
 } run_result;
 
 static int run_baseline(const char *bootstraps, const char *group, const char *topic, int threads, uint64_t total,
@@ -528,16 +532,17 @@ static void *monitor_main(void *arg)
         tl_engine_stats s;
         tl_engine_stats_get(m->e, &s);
         int64_t t = now_ns();
+        uint64_t done = s.events + s.malformed;
         if (s.messages > 0 && !m->t0) {
             m->t0 = t;
-            m->n0 = s.messages;
+            m->n0 = done;
         }
-        if (s.messages >= m->total) {
+        if (done >= m->total) {
             m->t1 = t;
             break;
         }
-        if (s.messages != last) {
-            last = s.messages;
+        if (done != last) {
+            last = done;
             last_change = t;
         } else if (t - last_change > STALL_NS) {
             m->stalled = 1;
@@ -587,6 +592,7 @@ static int run_tripline(const char *bootstraps, const char *group, const char *t
     res->events = s.events;
     res->malformed = s.malformed;
     res->alerts = s.alerts;
+    res->late = s.late;
     if (mon.stalled)
         fprintf(stderr, "bench_e2e: tripline stalled at %llu of %llu messages\n", (unsigned long long)s.messages,
                 (unsigned long long)total);
@@ -604,7 +610,7 @@ out:
 /* ---- one cell: a format and a broker count ------------------------------------------------- */
 
 typedef struct cell_result {
-    uint64_t events, rounds, partitions, retained, alerts, malformed;
+    uint64_t events, rounds, partitions, retained, alerts, malformed, late;
     double avg_bytes;
     double base_s, tl_s;
     uint64_t base_n, tl_n;
@@ -720,6 +726,7 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         cr->tl_s += rt.seconds;
         cr->alerts += rt.alerts;
         cr->malformed += rt.malformed;
+        cr->late += rt.late;
         fprintf(stderr, "    round %llu (%s first): %llu events loaded in %.2fs; baseline %.0f/s, tripline %.0f/s\n",
                 (unsigned long long)k, order_base_first ? "baseline" : "tripline", (unsigned long long)n, load_s,
                 (double)rb.timed / rb.seconds, (double)rt.timed / rt.seconds);
@@ -812,12 +819,12 @@ int main(int argc, char **argv)
             double base_rate = (double)cr.base_n / cr.base_s, tl_rate = (double)cr.tl_n / cr.tl_s;
             printf("{\"bench\":\"e2e\",\"format\":\"%s\",\"brokers\":%d,\"threads\":%d,\"events\":%llu,"
                    "\"baseline_events_per_sec\":%.0f,\"tripline_events_per_sec\":%.0f,\"ratio\":%.3f,"
-                   "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,"
+                   "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,\"late\":%llu,"
                    "\"baseline_seconds\":%.3f,\"tripline_seconds\":%.3f,\"message_bytes\":%.0f,"
                    "\"partition_retains\":%llu,\"nproc\":%ld,\"cpu\":\"%s\"}\n",
                    fmt_names[fmt], brokers, threads, (unsigned long long)cr.events, base_rate, tl_rate,
                    tl_rate / base_rate, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
-                   (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, cr.base_s, cr.tl_s,
+                   (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, cr.base_s, cr.tl_s,
                    cr.avg_bytes, (unsigned long long)cr.retained, nproc, model);
             fflush(stdout);
             fprintf(stderr,

@@ -17,6 +17,7 @@ int tl_cmd_run(int argc, char **argv);
 int tl_cmd_demo(int argc, char **argv);
 int tl_cmd_check(int argc, char **argv);
 int tl_cmd_gen(int argc, char **argv);
+int tl_cmd_mock(int argc, char **argv);
 
 /* Load rules for a config, printing errors; NULL on error. */
 struct tl_program;

@@ -346,9 +346,12 @@ static void store_offsets(worker *w, int64_t now, int force)
 static void owner_duties(worker *w, int64_t now)
 {
     tl_engine *e = w->eng;
+    /* Watermark first, rings second: every worker pushes its contributions before it
+     * publishes the watermark they lead to, so after this order every contribution for
+     * event times below wm is applied before the evaluation at wm. */
+    int64_t wm = global_watermark(e, now);
     drain_in(w);
     w->applied[w->id] = w->seq;
-    int64_t wm = global_watermark(e, now);
     pass *p = pass_begin(w);
     memcpy(p->applied, w->applied, sizeof p->applied);
     w->cur_pass = p;

@@ -15,7 +15,8 @@
 #include "alloc.h"
 #include "expr.h"
 
-#define MAX_DEPTH 64
+#define MAX_DEPTH 64    /* nesting of parentheses, calls, lists, unary operators */
+#define MAX_NODES 4096  /* bounds chains like `a or b or ...`: every walk of the tree recurses */
 
 typedef enum tok_kind {
     T_EOF,
@@ -42,6 +43,7 @@ typedef struct parser {
     size_t i; /* lexer position */
     tok t;    /* current token */
     int depth;
+    int nodes;
     char *err;
     size_t errcap;
     size_t err_pos;
@@ -144,6 +146,10 @@ static int tok_is_op(const parser *p, const char *op) { return p->t.kind == T_OP
 
 static tl_expr *node(parser *p, tl_expr_kind k, size_t pos)
 {
+    if (++p->nodes > MAX_NODES) {
+        fail(p, pos, "expression too long (more than %d terms)", MAX_NODES);
+        return NULL;
+    }
     tl_expr *e = tl_calloc(1, sizeof *e);
     if (!e) {
         fail(p, pos, "out of memory");
@@ -278,8 +284,14 @@ static tl_expr *parse_primary(parser *p)
 {
     if (p->failed)
         return NULL;
-    if (++p->depth > MAX_DEPTH) {
-        fail(p, p->t.pos, "expression nested too deeply");
+    /* nesting is counted for containers only: parentheses, lists and calls */
+    size_t after = p->t.end;
+    while (after < p->n && isspace((unsigned char)p->s[after]))
+        after++;
+    int container = p->t.kind == T_LP || p->t.kind == T_LB ||
+                    (p->t.kind == T_IDENT && after < p->n && p->s[after] == '(');
+    if (container && ++p->depth > MAX_DEPTH) {
+        fail(p, p->t.pos, "expression nested too deeply (more than %d levels)", MAX_DEPTH);
         return NULL;
     }
     tl_expr *e = NULL;
@@ -442,7 +454,8 @@ static tl_expr *parse_primary(parser *p)
     default:
         fail(p, pos, "unexpected '%.*s'", (int)(p->t.end - pos), p->s + pos);
     }
-    p->depth--;
+    if (container)
+        p->depth--;
     return e;
 }
 
@@ -607,16 +620,11 @@ static tl_expr *parse_and(parser *p)
 
 static tl_expr *parse_or(parser *p)
 {
-    if (++p->depth > MAX_DEPTH) {
-        fail(p, p->t.pos, "expression nested too deeply");
-        return NULL;
-    }
     tl_expr *a = parse_and(p);
     while (a && (tok_is_word(p, "or") || tok_is_op(p, "||"))) {
         next(p);
         a = binary(p, TL_E_OR, 0, a, parse_and(p));
     }
-    p->depth--;
     return a;
 }
 

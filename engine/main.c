@@ -14,6 +14,7 @@ static const char usage[] =
     "  demo    run an embedded Kafka cluster with a synthetic fleet and scripted incidents\n"
     "  check   validate rule files (errors as file:line:col: message)\n"
     "  gen     produce synthetic trace events (with incidents) to any Kafka cluster\n"
+    "  mock    run an embedded mock Kafka cluster on 127.0.0.1 (for kcat and local runs)\n"
     "\n"
     "`tripline <command> --help` describes each command's options.\n"
     "\n"
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
         return tl_cmd_check(argc - 2, argv + 2);
     if (strcmp(cmd, "gen") == 0)
         return tl_cmd_gen(argc - 2, argv + 2);
+    if (strcmp(cmd, "mock") == 0)
+        return tl_cmd_mock(argc - 2, argv + 2);
     fprintf(stderr, "tripline: unknown command '%s'\n\n%s", cmd, usage);
     return TL_EXIT_USAGE;
 }

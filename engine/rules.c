@@ -37,15 +37,28 @@ typedef struct ctx {
     int oom;
 } ctx;
 
+/* Append one error line. Text copied from rule files may hold newlines or control
+ * characters; they are escaped so that every error stays on one line. */
 static void add_error(ctx *c, const char *msg)
 {
     tl_rules_errors *e = c->errs;
     e->count++;
-    if (e->count > MAX_ERRORS || !e->buf)
+    if (e->count > MAX_ERRORS || !e->buf || e->cap == 0)
         return;
-    int w = snprintf(e->buf + e->len, e->cap - e->len, "%s\n", msg);
-    if (w > 0)
-        e->len += (size_t)w < e->cap - e->len ? (size_t)w : e->cap - e->len - 1;
+    for (const char *m = msg; *m && e->len + 5 < e->cap; m++) {
+        unsigned char ch = (unsigned char)*m;
+        if (ch == '\n') {
+            e->buf[e->len++] = '\\';
+            e->buf[e->len++] = 'n';
+        } else if (ch < 0x20 || ch == 0x7f) {
+            e->len += (size_t)snprintf(e->buf + e->len, e->cap - e->len, "\\x%02x", ch);
+        } else {
+            e->buf[e->len++] = (char)ch;
+        }
+    }
+    if (e->len + 1 < e->cap)
+        e->buf[e->len++] = '\n';
+    e->buf[e->len < e->cap ? e->len : e->cap - 1] = '\0';
 }
 
 /* Error at a YAML node, `off` bytes into its scalar text. */
@@ -57,21 +70,9 @@ static int err_at(ctx *c, const tl_ynode *n, size_t off, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    uint32_t line = n ? n->line : 1, col = n ? n->col : 1;
-    if (n && n->type == TL_Y_SCALAR) {
-        if (n->style == TL_YS_QUOTED)
-            col += 1;
-        if (n->style == TL_YS_BLOCK) {
-            /* position inside a block scalar: count lines of the text before `off` */
-            line += 1;
-            for (size_t i = 0; i < off && i < n->len; i++)
-                if (n->str[i] == '\n')
-                    line++;
-            col = 1;
-        } else {
-            col += (uint32_t)off;
-        }
-    }
+    uint32_t line = 1, col = 1;
+    if (n)
+        tl_ynode_pos(n, off, &line, &col);
     snprintf(full, sizeof full, "%s:%u:%u: %s", c->doc ? c->doc->path : "?", line, col, msg);
     add_error(c, full);
     return -1;
@@ -184,11 +185,16 @@ static int intern_atom(ctx *c, tl_atom *a)
     return (int)p->natoms++;
 }
 
+static void fnode_free(tl_fnode *n);
+
+/* New node over a and b; on failure a and b are freed (callers can chain without leaks). */
 static tl_fnode *fnode(ctx *c, tl_fop op, tl_fnode *a, tl_fnode *b)
 {
     tl_fnode *n = tl_calloc(1, sizeof *n);
     if (!n) {
         c->oom = 1;
+        fnode_free(a);
+        fnode_free(b);
         return NULL;
     }
     n->op = op;
@@ -272,7 +278,7 @@ static tl_fnode *compile_cmp(ctx *c, const tl_ynode *yn, const tl_expr *e)
         a.s = own_str(c, r->text, r->text_len);
         {
             tl_fnode *n = atom_node(c, &a);
-            return e->op == TL_OP_NE ? fnode(c, TL_F_NOT, n, NULL) : n;
+            return n && e->op == TL_OP_NE ? fnode(c, TL_F_NOT, n, NULL) : n;
         }
     case TL_E_IN:
     case TL_E_NOT_IN: {
@@ -302,7 +308,7 @@ static tl_fnode *compile_cmp(ctx *c, const tl_ynode *yn, const tl_expr *e)
         for (size_t i = 0; i < r->nargs; i++)
             a.set[i] = own_str(c, r->args[i]->text, r->args[i]->text_len);
         tl_fnode *n = atom_node(c, &a);
-        return e->kind == TL_E_NOT_IN ? fnode(c, TL_F_NOT, n, NULL) : n;
+        return n && e->kind == TL_E_NOT_IN ? fnode(c, TL_F_NOT, n, NULL) : n;
     }
     case TL_E_CONTAINS:
     case TL_E_STARTSWITH:
@@ -398,26 +404,32 @@ static tl_fnode *compile_pred(ctx *c, const tl_ynode *yn, const tl_expr *e)
 /* Intern a filter (condition expression or NULL for "every event"). */
 static int intern_filter(ctx *c, const tl_ynode *yn, const tl_expr *e)
 {
-    char canon[2048];
-    if (e)
-        tl_expr_canon(e, canon, sizeof canon);
-    else
-        strcpy(canon, "true");
-    tl_program *p = c->p;
-    for (uint32_t i = 0; i < p->nfilters; i++)
-        if (strcmp(p->filters[i].canon, canon) == 0)
-            return (int)i;
-    tl_fnode *root = e ? compile_pred(c, yn, e) : fnode(c, TL_F_TRUE, NULL, NULL);
-    if (!root)
+    /* the full canonical text: two long filters must never be confused by a truncation */
+    size_t len = e ? tl_expr_canon(e, NULL, 0) : 4;
+    char *canon = tl_malloc(len + 1);
+    if (!canon) {
+        c->oom = 1;
         return -1;
-    if (grow(c, (void **)&p->filters, &c->cap_filters, p->nfilters, sizeof *p->filters) < 0) {
+    }
+    if (e)
+        tl_expr_canon(e, canon, len + 1);
+    else
+        memcpy(canon, "true", 5);
+    tl_program *p = c->p;
+    for (uint32_t i = 0; i < p->nfilters; i++) {
+        if (strcmp(p->filters[i].canon, canon) == 0) {
+            tl_free(canon);
+            return (int)i;
+        }
+    }
+    tl_fnode *root = e ? compile_pred(c, yn, e) : fnode(c, TL_F_TRUE, NULL, NULL);
+    if (!root || grow(c, (void **)&p->filters, &c->cap_filters, p->nfilters, sizeof *p->filters) < 0) {
         fnode_free(root);
+        tl_free(canon);
         return -1;
     }
     p->filters[p->nfilters].root = root;
-    p->filters[p->nfilters].canon = tl_strdup(canon);
-    if (!p->filters[p->nfilters].canon)
-        c->oom = 1;
+    p->filters[p->nfilters].canon = canon;
     return (int)p->nfilters++;
 }
 
@@ -439,14 +451,23 @@ static int intern_group(ctx *c, char **names, uint32_t n)
             return (int)g;
         }
     }
-    if (grow(c, (void **)&p->groups, &c->cap_groups, p->ngroups, sizeof *p->groups) < 0)
+    if (grow(c, (void **)&p->groups, &c->cap_groups, p->ngroups, sizeof *p->groups) < 0) {
+        for (uint32_t i = 0; i < n; i++)
+            tl_free(names[i]);
         return -1;
+    }
     tl_group *g = &p->groups[p->ngroups];
     g->nlabels = n;
     g->label_names = tl_calloc(n ? n : 1, sizeof *g->label_names);
     g->labels = tl_calloc(n ? n : 1, sizeof *g->labels);
     if (!g->label_names || !g->labels) {
         c->oom = 1;
+        tl_free(g->label_names);
+        tl_free(g->labels);
+        g->label_names = NULL;
+        g->labels = NULL;
+        for (uint32_t i = 0; i < n; i++)
+            tl_free(names[i]);
         return -1;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -874,7 +895,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
         bad |= err_at(c, n_name, 0, "rule name '%s' may contain only letters, digits, '_', '-' and '.'", name);
     if (name) {
         for (uint32_t i = 0; i < c->p->nrules; i++) {
-            if (strcmp(c->p->rules[i].name, name) == 0) {
+            if (c->p->rules[i].name && strcmp(c->p->rules[i].name, name) == 0) {
                 bad |= err_at(c, n_name, 0, "duplicate rule name '%s' (first defined at %s:%u)", name,
                               c->p->rules[i].file, c->p->rules[i].line);
                 break;
@@ -923,10 +944,13 @@ static int load_rule(ctx *c, const tl_ynode *m)
     double thr = 0;
     tl_num_suffix suf = TL_SUF_NONE;
     const tl_ynode *n_thr = tl_ynode_get(m, "threshold");
+    int thr_ok = 0;
     if (!n_thr)
         bad |= err_at(c, m, 0, "rule is missing 'threshold' (e.g. threshold: \"> 10%%\")");
     else if (parse_threshold(c, n_thr, &op, &thr, &suf) < 0)
         bad = 1;
+    else
+        thr_ok = 1;
 
     /* group_by */
     char *labels[MAX_LABELS];
@@ -1003,29 +1027,29 @@ static int load_rule(ctx *c, const tl_ynode *m)
     tl_expr_free(value_e);
     if (!value)
         return -1;
-    if (bad) {
-        vnode_free(value);
-        return -1;
-    }
     if (rb_.first_plan < 0) {
         vnode_free(value);
         return err_at(c, n_value, 0, "value uses no aggregate; it would be a constant");
     }
-    /* Threshold units and reachability. */
-    if (suf == TL_SUF_PERCENT && unit != TL_UNIT_RATIO)
-        bad |= err_at(c, n_thr, 0, "a percentage threshold needs a ratio value; this value is in %s", tl_unit_name(unit));
-    if (suf == TL_SUF_DURATION && unit != TL_UNIT_MS)
-        bad |= err_at(c, n_thr, 0, "a duration threshold needs a duration value (e.g. p95(latency_ms)); this value is in %s",
-                      tl_unit_name(unit));
-    if (unit == TL_UNIT_RATIO && ((op == TL_OP_GT && thr >= 1) || (op == TL_OP_GE && thr > 1) ||
-                                  (op == TL_OP_LT && thr <= 0) || (op == TL_OP_LE && thr < 0)))
-        bad |= err_at(c, n_thr, 0, "threshold can never be met: a ratio is between 0 and 100%%");
-    if ((unit == TL_UNIT_COUNT || unit == TL_UNIT_PER_SEC) && ((op == TL_OP_LT && thr <= 0) || (op == TL_OP_LE && thr < 0)))
-        bad |= err_at(c, n_thr, 0, "threshold can never be met: a count is never negative");
-    int64_t retained = (int64_t)MAX_SLOTS * slot;
+    /* Threshold units and reachability (checked even when other keys were wrong, so that one
+     * run of `tripline check` reports everything). */
+    if (thr_ok) {
+        if (suf == TL_SUF_PERCENT && unit != TL_UNIT_RATIO)
+            bad |= err_at(c, n_thr, 0, "a percentage threshold needs a ratio value; this value is in %s",
+                          tl_unit_name(unit));
+        if (suf == TL_SUF_DURATION && unit != TL_UNIT_MS)
+            bad |= err_at(c, n_thr, 0,
+                          "a duration threshold needs a duration value (e.g. p95(latency_ms)); this value is in %s",
+                          tl_unit_name(unit));
+        if (unit == TL_UNIT_RATIO && ((op == TL_OP_GT && thr >= 1) || (op == TL_OP_GE && thr > 1) ||
+                                      (op == TL_OP_LT && thr <= 0) || (op == TL_OP_LE && thr < 0)))
+            bad |= err_at(c, n_thr, 0, "threshold can never be met: a ratio is between 0 and 100%%");
+        if ((unit == TL_UNIT_COUNT || unit == TL_UNIT_PER_SEC) &&
+            ((op == TL_OP_LT && thr <= 0) || (op == TL_OP_LE && thr < 0)))
+            bad |= err_at(c, n_thr, 0, "threshold can never be met: a count is never negative");
+    }
     if (forr < 0 || forr > 7 * 86400000LL)
         bad |= err_at(c, tl_ynode_get(m, "for"), 0, "'for' must be between 0 and 7d");
-    (void)retained;
     const tl_group *grp = &c->p->groups[g];
     tl_template *summary = sum ? compile_template(c, n_sum, sum, grp, n_labels) : NULL;
     tl_template *description = desc ? compile_template(c, n_desc, desc, grp, n_labels) : NULL;

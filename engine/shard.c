@@ -331,7 +331,7 @@ static void emit(eval_ctx *e, tl_inst *in, tl_alert_state state, double value, i
     hex(a.transition_id, tb, 16);
     /* exemplars: from the plan behind the rule's first aggregate */
     const tl_plan *pl = &p->plans[r->count_plan];
-    a.n_exemplars = tl_window_exemplars(pl, tl_series_at(e->se, pl->offset), wm - r->window_ms,
+    a.n_exemplars = tl_window_exemplars(pl, tl_series_at(e->se, pl->offset), wm - r->window_ms, wm,
                                         a.exemplar_trace_ids, TL_ALERT_MAX_EXEMPLARS);
     char exbuf[TL_ALERT_MAX_EXEMPLARS][TL_EXEMPLAR_ID_MAX + 1];
     for (uint32_t i = 0; i < a.n_exemplars; i++) {

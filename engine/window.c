@@ -197,23 +197,35 @@ void tl_window_expire(const tl_plan *plan, tl_planstate *st, int64_t min_epoch, 
             tl_sketch_clear(pool, &s[i].sk);
 }
 
-uint32_t tl_window_exemplars(const tl_plan *plan, const tl_planstate *st, int64_t since_ms, const char **ids,
-                             uint32_t max)
+uint32_t tl_window_exemplars(const tl_plan *plan, const tl_planstate *st, int64_t since_ms, int64_t until_ms,
+                             const char **ids, uint32_t max)
 {
-    int order[TL_EXEMPLARS], n = 0;
-    for (int i = 0; i < TL_EXEMPLARS; i++)
-        if (st->ex[i].ts >= since_ms && st->ex[i].len)
-            order[n++] = i;
-    /* best first: largest value for field aggregates, newest for counters */
-    for (int a = 1; a < n; a++) {
-        for (int b = a; b > 0; b--) {
-            const tl_exemplar *x = &st->ex[order[b - 1]], *y = &st->ex[order[b]];
-            int swap = plan->kind == TL_PLAN_COUNTER ? y->ts > x->ts : y->v > x->v;
-            if (!swap)
-                break;
-            int t = order[b - 1];
-            order[b - 1] = order[b];
-            order[b] = t;
+    /* Those inside [since, until) first; then, if there are fewer than max, those after
+     * `until` (events of partitions running ahead of the watermark: later evidence of the
+     * same episode). Within each group, best first. */
+    int order[TL_EXEMPLARS], n = 0, inside = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < TL_EXEMPLARS; i++) {
+            const tl_exemplar *x = &st->ex[i];
+            int in = x->ts >= since_ms && x->ts < until_ms, after = x->ts >= until_ms;
+            if (x->len && (pass == 0 ? in : after))
+                order[n++] = i;
+        }
+        if (pass == 0)
+            inside = n;
+    }
+    for (int part = 0; part < 2; part++) {
+        int lo = part ? inside : 0, hi = part ? n : inside;
+        for (int a = lo + 1; a < hi; a++) {
+            for (int b = a; b > lo; b--) {
+                const tl_exemplar *x = &st->ex[order[b - 1]], *y = &st->ex[order[b]];
+                int swap = plan->kind == TL_PLAN_COUNTER ? y->ts > x->ts : y->v > x->v;
+                if (!swap)
+                    break;
+                int t = order[b - 1];
+                order[b - 1] = order[b];
+                order[b] = t;
+            }
         }
     }
     uint32_t out = 0;

@@ -96,9 +96,10 @@ int tl_window_live(const tl_plan *plan, const tl_planstate *st, int64_t min_epoc
 void tl_window_expire(const tl_plan *plan, tl_planstate *st, int64_t min_epoch,
                       tl_sketch_pool *pool);
 
-/* Exemplar trace ids with ts >= since_ms, best first; returns how many (<= max). */
+/* Exemplar trace ids with since_ms <= ts < until_ms, best first, then (to fill up to max)
+ * those at or after until_ms; returns how many (<= max). */
 uint32_t tl_window_exemplars(const tl_plan *plan, const tl_planstate *st, int64_t since_ms,
-                             const char **ids, uint32_t max);
+                             int64_t until_ms, const char **ids, uint32_t max);
 
 static inline int64_t tl_epoch(int64_t ts, int64_t width)
 {

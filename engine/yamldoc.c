@@ -226,7 +226,8 @@ static tl_ystyle style_of(yaml_scalar_style_t s)
 }
 
 /* Copy libyaml's node array into ours. Child pointers index the same array. */
-static int copy_nodes(tl_ydoc *d, ydoc_impl *im, yaml_document_t *doc, char *err, size_t cap)
+static int copy_nodes(tl_ydoc *d, ydoc_impl *im, yaml_document_t *doc, const char *src, size_t srclen, char *err,
+                      size_t cap)
 {
     size_t n = (size_t)(doc->nodes.top - doc->nodes.start);
     im->nodes = tl_calloc(n ? n : 1, sizeof *im->nodes);
@@ -246,6 +247,12 @@ static int copy_nodes(tl_ydoc *d, ydoc_impl *im, yaml_document_t *doc, char *err
             t->str = tl_strndup((const char *)y->data.scalar.value, t->len);
             if (!t->str)
                 return err_at(d, 0, 0, err, cap, "out of memory");
+            if (src && y->start_mark.index <= y->end_mark.index && y->end_mark.index <= srclen) {
+                t->raw_len = y->end_mark.index - y->start_mark.index;
+                t->raw = tl_strndup(src + y->start_mark.index, t->raw_len);
+                if (!t->raw)
+                    return err_at(d, 0, 0, err, cap, "out of memory");
+            }
             break;
         case YAML_SEQUENCE_NODE: {
             t->type = TL_Y_SEQ;
@@ -425,7 +432,7 @@ tl_ydoc *tl_ydoc_load_string(const char *path, const char *buf, size_t len, char
             goto out;
         }
     }
-    if (copy_nodes(d, im, &doc, err, errcap))
+    if (copy_nodes(d, im, &doc, buf, len, err, errcap))
         goto out;
     if (yroot)
         d->root = &im->nodes[yroot - doc.nodes.start];
@@ -499,8 +506,10 @@ void tl_ydoc_destroy(tl_ydoc *d)
     if (im) {
         for (size_t i = 0; im->nodes && i < im->n_nodes; i++) {
             tl_ynode *t = &im->nodes[i];
-            if (t->type == TL_Y_SCALAR) /* scalar text is a heap copy; maps/seqs use "" */
+            if (t->type == TL_Y_SCALAR) { /* scalar text is a heap copy; maps/seqs use "" */
                 tl_free((void *)t->str);
+                tl_free((void *)t->raw);
+            }
             tl_free(t->items);
             tl_free(t->keys);
         }
@@ -745,4 +754,79 @@ int tl_ynode_check_keys(const tl_ydoc *d, const tl_ynode *m, const char *const *
                              list);
     }
     return 0;
+}
+
+/* Bytes of UTF-8 needed for code point cp. */
+static size_t utf8_len(unsigned long cp) { return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4; }
+
+void tl_ynode_pos(const tl_ynode *n, size_t off, uint32_t *line, uint32_t *col)
+{
+    *line = n->line;
+    *col = n->col;
+    if (n->type != TL_Y_SCALAR || !n->raw) {
+        *col += (uint32_t)off;
+        return;
+    }
+    const char *r = n->raw;
+    size_t rl = n->raw_len, i = 0, u = 0;
+    uint32_t ln = n->line, cl = n->col;
+    if (n->style == TL_YS_BLOCK) {
+        /* skip the indicator line, then content lines keep their text after the indent */
+        while (i < rl && r[i] != '\n')
+            i++, cl++;
+        size_t indent = 0;
+        if (i < rl) {
+            i++, ln++, cl = 1;
+            while (i + indent < rl && r[i + indent] == ' ')
+                indent++;
+        }
+        for (;;) {
+            /* at the start of a content line */
+            size_t k = 0;
+            while (k < indent && i < rl && r[i] == ' ')
+                i++, k++, cl++;
+            while (i < rl && r[i] != '\n' && u < off)
+                i++, u++, cl++;
+            if (u >= off || i >= rl)
+                break;
+            i++, u++, ln++, cl = 1; /* the newline is one byte of the value */
+        }
+        *line = ln;
+        *col = cl;
+        return;
+    }
+    char q = n->style == TL_YS_QUOTED ? r[0] : 0;
+    if (q == '"' || q == '\'')
+        i = 1, cl++;
+    while (i < rl && u < off) {
+        unsigned char ch = (unsigned char)r[i];
+        size_t raw = 1, val = 1;
+        if (ch == '\n') {
+            ln++, cl = 0;
+        } else if (q == '"' && ch == '\\' && i + 1 < rl) {
+            char x = r[i + 1];
+            raw = 2;
+            if (x == 'x' || x == 'u' || x == 'U') {
+                size_t digits = x == 'x' ? 2 : x == 'u' ? 4 : 8;
+                char hexd[9] = {0};
+                memcpy(hexd, r + i + 2, i + 2 + digits <= rl ? digits : rl - i - 2);
+                unsigned long cp = strtoul(hexd, NULL, 16);
+                raw = 2 + digits;
+                val = utf8_len(cp);
+            } else if (x == 'N' || x == '_') {
+                val = 2;
+            } else if (x == 'L' || x == 'P') {
+                val = 3;
+            } else if (x == '\n') {
+                val = 0;
+            }
+        } else if (q == '\'' && ch == '\'' && i + 1 < rl && r[i + 1] == '\'') {
+            raw = 2;
+        }
+        i += raw;
+        u += val;
+        cl += (uint32_t)raw;
+    }
+    *line = ln;
+    *col = cl;
 }

@@ -29,6 +29,8 @@ struct tl_ynode {
     const char *str;     /* NUL-terminated */
     size_t len;
     tl_ystyle style;
+    const char *raw;     /* the scalar as written in the source (quotes, escapes), NUL-terminated */
+    size_t raw_len;
     /* TL_Y_SEQ: items; TL_Y_MAP: keys[i] -> items[i] (keys are scalars) */
     size_t n;
     tl_ynode **items;
@@ -50,6 +52,11 @@ void tl_ydoc_destroy(tl_ydoc *d);
 
 /* Map lookup by key; NULL if absent or m is not a map. */
 tl_ynode *tl_ynode_get(const tl_ynode *m, const char *key);
+
+/* Position (1-based line, col) in the source of byte `off` of a scalar's value: maps through
+ * quoting, escapes and block indentation, so an error inside an expression points at the
+ * character as written. */
+void tl_ynode_pos(const tl_ynode *n, size_t off, uint32_t *line, uint32_t *col);
 
 /* Write "path:line:col: <fmt...>" into err; returns -1. */
 int tl_ydoc_error(const tl_ydoc *d, const tl_ynode *at, char *err, size_t errcap,

@@ -317,7 +317,7 @@ static void test_window_late_event_rejected(void **state)
         assert_int_equal(a.nv, 0);
         assert_true(a.min == INFINITY && a.max == -INFINITY);
         const char *ids[TL_EXEMPLARS];
-        assert_int_equal(tl_window_exemplars(&p, st, INT64_MIN + 1, ids, TL_EXEMPLARS), 0);
+        assert_int_equal(tl_window_exemplars(&p, st, INT64_MIN + 1, INT64_MAX, ids, TL_EXEMPLARS), 0);
         assert_int_equal(tl_window_live(&p, st, INT64_MIN + 1), 0);
         if (p.kind == TL_PLAN_SKETCH)
             assert_int_equal(tl_sketch_pool_bytes_used(pool), 0);
@@ -534,7 +534,7 @@ static void test_window_exemplars_counter_latest_hits(void **state)
     tl_plan p = make_plan(TL_PLAN_COUNTER, 1000, 8, 3);
     tl_planstate *st = new_state(&p);
     const char *ids[TL_EXEMPLARS];
-    assert_int_equal(tl_window_exemplars(&p, st, INT64_MIN + 1, ids, TL_EXEMPLARS), 0);
+    assert_int_equal(tl_window_exemplars(&p, st, INT64_MIN + 1, INT64_MAX, ids, TL_EXEMPLARS), 0);
     char id[16];
     for (int i = 0; i < 10; i++) {
         snprintf(id, sizeof id, "t%d", i);
@@ -542,11 +542,11 @@ static void test_window_exemplars_counter_latest_hits(void **state)
     }
     add_ex(&p, st, 5000, 1, 0, 0, "", 0); /* a hit without a trace id */
     static const char *const w_all[] = {"t9", "t7", "t5", "t3"};
-    assert_ids(ids, tl_window_exemplars(&p, st, 0, ids, TL_EXEMPLARS), w_all, 4);
+    assert_ids(ids, tl_window_exemplars(&p, st, 0, INT64_MAX, ids, TL_EXEMPLARS), w_all, 4);
     static const char *const w_since[] = {"t9", "t7", "t5"};
-    assert_ids(ids, tl_window_exemplars(&p, st, 1000 + 5 * 300, ids, TL_EXEMPLARS), w_since, 3);
-    assert_ids(ids, tl_window_exemplars(&p, st, 0, ids, 2), w_all, 2);
-    assert_int_equal(tl_window_exemplars(&p, st, 1000 + 9 * 300 + 1, ids, TL_EXEMPLARS), 0);
+    assert_ids(ids, tl_window_exemplars(&p, st, 1000 + 5 * 300, INT64_MAX, ids, TL_EXEMPLARS), w_since, 3);
+    assert_ids(ids, tl_window_exemplars(&p, st, 0, INT64_MAX, ids, 2), w_all, 2);
+    assert_int_equal(tl_window_exemplars(&p, st, 1000 + 9 * 300 + 1, INT64_MAX, ids, TL_EXEMPLARS), 0);
 
     /* Ids are kept with their exact length; longer than TL_EXEMPLAR_ID_MAX they are cut. */
     add_ex(&p, st, 6000, 1, 0, 0, "0123456789abcdef0123456789abcdef01234567", 0); /* 40 bytes */
@@ -554,10 +554,10 @@ static void test_window_exemplars_counter_latest_hits(void **state)
     add_ex(&p, st, 6002, 1, 0, 0, "xy", 0);
     static const char *const w_trunc[] = {"xy", "0123456789abcdef0123456789abcdef01234567"};
     const char *two[2];
-    assert_int_equal(tl_window_exemplars(&p, st, 6000, ids, TL_EXEMPLARS), 3);
-    assert_int_equal(tl_window_exemplars(&p, st, 6002, two, 2), 1);
+    assert_int_equal(tl_window_exemplars(&p, st, 6000, INT64_MAX, ids, TL_EXEMPLARS), 3);
+    assert_int_equal(tl_window_exemplars(&p, st, 6002, INT64_MAX, two, 2), 1);
     assert_ids(two, 1, w_trunc, 1);
-    assert_int_equal(tl_window_exemplars(&p, st, 6001, two, 2), 2);
+    assert_int_equal(tl_window_exemplars(&p, st, 6001, INT64_MAX, two, 2), 2);
     const tl_exemplar *ex = (const tl_exemplar *)(two[1] - offsetof(tl_exemplar, id));
     assert_int_equal(ex->len, TL_EXEMPLAR_ID_MAX); /* truncated to the maximum */
     assert_memory_equal(two[1], "a-much-longer-trace-id-beyond-the-limit-", TL_EXEMPLAR_ID_MAX);
@@ -577,7 +577,7 @@ static void test_window_exemplars_counter_latest_events(void **state)
     }
     const char *ids[TL_EXEMPLARS];
     static const char *const want[] = {"e6", "e5", "e4", "e3"};
-    assert_ids(ids, tl_window_exemplars(&p, st, 0, ids, TL_EXEMPLARS), want, 4);
+    assert_ids(ids, tl_window_exemplars(&p, st, 0, INT64_MAX, ids, TL_EXEMPLARS), want, 4);
     free(st);
 }
 
@@ -603,19 +603,19 @@ static void test_window_exemplars_largest_values(void **state)
         assert_int_equal(tl_window_add(&p, st, pool, &nov, 0), 0);
         const char *ids[TL_EXEMPLARS];
         static const char *const want[] = {"v1000", "v900", "v850", "v42"};
-        assert_ids(ids, tl_window_exemplars(&p, st, 0, ids, TL_EXEMPLARS), want, 4);
+        assert_ids(ids, tl_window_exemplars(&p, st, 0, INT64_MAX, ids, TL_EXEMPLARS), want, 4);
         /* since = ts of the 1000 (i = 5): 900 (i = 1) and 42 (i = 3) are older */
         static const char *const want_since[] = {"v1000", "v850"};
-        assert_ids(ids, tl_window_exemplars(&p, st, 1000 + 5 * 500, ids, TL_EXEMPLARS), want_since, 2);
+        assert_ids(ids, tl_window_exemplars(&p, st, 1000 + 5 * 500, INT64_MAX, ids, TL_EXEMPLARS), want_since, 2);
         /* a smaller newer value does not displace larger ones */
         tl_contrib small = {.ts = 8000, .has_value = 1, .value = 1, .trace_id = TL_STR_LIT("v1")};
         assert_int_equal(tl_window_add(&p, st, pool, &small, 0), 0);
-        assert_ids(ids, tl_window_exemplars(&p, st, 0, ids, TL_EXEMPLARS), want, 4);
+        assert_ids(ids, tl_window_exemplars(&p, st, 0, INT64_MAX, ids, TL_EXEMPLARS), want, 4);
         /* a larger one displaces the smallest */
         tl_contrib big = {.ts = 8500, .has_value = 1, .value = 5000, .trace_id = TL_STR_LIT("v5000")};
         assert_int_equal(tl_window_add(&p, st, pool, &big, 0), 0);
         static const char *const want_big[] = {"v5000", "v1000", "v900", "v850"};
-        assert_ids(ids, tl_window_exemplars(&p, st, 0, ids, TL_EXEMPLARS), want_big, 4);
+        assert_ids(ids, tl_window_exemplars(&p, st, 0, INT64_MAX, ids, TL_EXEMPLARS), want_big, 4);
         tl_window_fini(&p, st, pool);
         free(st);
     }
@@ -639,7 +639,7 @@ static void test_window_exemplars_stale_replaced(void **state)
     add_ex(&p, st, 100 * 1000, 0, 1, 1, "small", 100);
     const char *ids[TL_EXEMPLARS];
     static const char *const want[] = {"small"};
-    assert_ids(ids, tl_window_exemplars(&p, st, 100 * 1000 - 10 * 1000, ids, TL_EXEMPLARS), want, 1);
+    assert_ids(ids, tl_window_exemplars(&p, st, 100 * 1000 - 10 * 1000, INT64_MAX, ids, TL_EXEMPLARS), want, 1);
     free(st);
 }
 
@@ -665,7 +665,7 @@ static void test_window_exemplars_left_ring_replaced(void **state)
     assert_int_equal(a.nv, 1); /* the window holds only the new value */
     const char *ids[TL_EXEMPLARS];
     static const char *const want[] = {"small"};
-    assert_ids(ids, tl_window_exemplars(&p, st, wm - (int64_t)(W - 1) * width, ids, TL_EXEMPLARS), want, 1);
+    assert_ids(ids, tl_window_exemplars(&p, st, wm - (int64_t)(W - 1) * width, INT64_MAX, ids, TL_EXEMPLARS), want, 1);
     free(st);
 }
 
@@ -678,7 +678,7 @@ static void test_window_unbounded_low_epoch(void **state)
     add_ex(&p, st, 1500, 0, 1, 3, "first", INT64_MIN);
     const char *ids[TL_EXEMPLARS];
     static const char *const want[] = {"first"};
-    assert_ids(ids, tl_window_exemplars(&p, st, 0, ids, TL_EXEMPLARS), want, 1);
+    assert_ids(ids, tl_window_exemplars(&p, st, 0, INT64_MAX, ids, TL_EXEMPLARS), want, 1);
     free(st);
 }
 
