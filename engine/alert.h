@@ -33,7 +33,7 @@ typedef struct tl_alert {
     const char *op;          /* ">", ">=", "<", "<=", "==", "!=" */
     tl_unit unit;            /* unit of value and threshold */
     int64_t window_ms;
-    const char *severity;    /* "critical", "warning", "info" */
+    const char *severity;    /* "critical", "error", "warning", "info" */
     const char *owner;
     const char *runbook;
     const char *summary;     /* rendered template */
@@ -50,12 +50,17 @@ typedef struct tl_alert {
 } tl_alert;
 
 /* Encoders (alert_json.c, alert_avro.c). Return bytes written or 0 if `cap` is too small.
- * JSON: one object, every field above except `op`/`unit` which are folded into
- * `threshold_text`/`value_text` human strings; null for NULL strings and ends_at < 0;
- * `labels` an object, `exemplar_trace_ids` an array. Avro: schemas/alert_event.avsc. */
+ * Both carry every field above (`op` only inside `threshold_text`) plus the human strings
+ * `value_text` and `threshold_text`; service, tool, description and ends_at are nullable
+ * (ends_at < 0 is null), other NULL strings are written as "". `labels` is a map,
+ * `exemplar_trace_ids` an array. Avro: schemas/alert_event.avsc. */
 size_t tl_alert_encode_json(const tl_alert *a, char *out, size_t cap);
 size_t tl_alert_encode_avro(const tl_alert *a, uint8_t *out, size_t cap);
 extern const char tl_alert_event_schema_json[];
+
+/* "> 10%": the rule's operator and the threshold in human form (threshold_text in both wire
+ * formats and the console line). Returns the length; NUL-terminated, truncated to cap. */
+size_t tl_alert_threshold_text(const tl_alert *a, char *buf, size_t cap);
 
 /* One human line for the console, e.g.
  * "FIRING   critical  ToolErrorRate  service=support-bot tool=get_order_status  value=23.4% > 10% (10m)  -- summary" */

@@ -86,19 +86,6 @@ static void aw_double(tl_aw *w, double v)
     aw_raw(w, b, 8);
 }
 
-/* "> 10%": the rule's operator and the threshold in human form. Also built, the same way, by
- * the other alert encoders (alert.h declares no shared helper for it). */
-static size_t threshold_text(const tl_alert *a, char *buf /* >= 80 bytes */)
-{
-    size_t n = 0;
-    if (a->op && a->op[0]) {
-        size_t on = strnlen(a->op, 8);
-        memcpy(buf, a->op, on);
-        n = on;
-        buf[n++] = ' ';
-    }
-    return n + tl_unit_format(a->threshold, a->unit, buf + n, 64);
-}
 
 size_t tl_alert_encode_avro(const tl_alert *a, uint8_t *out, size_t cap)
 {
@@ -115,7 +102,7 @@ size_t tl_alert_encode_avro(const tl_alert *a, uint8_t *out, size_t cap)
     tl_unit_format(a->value, a->unit, tmp, sizeof tmp);
     aw_str(&w, tmp);
     aw_double(&w, a->threshold);
-    aw_bytes(&w, tmp, threshold_text(a, tmp));
+    aw_bytes(&w, tmp, tl_alert_threshold_text(a, tmp, sizeof tmp));
     aw_str(&w, tl_unit_name(a->unit));
     tl_duration_format(a->window_ms, tmp, sizeof tmp);
     aw_str(&w, tmp);

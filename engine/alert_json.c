@@ -117,19 +117,6 @@ static void jw_time(tl_jw *w, int64_t ms)
     jw_str(w, tmp);
 }
 
-/* "> 10%": the rule's operator and the threshold in human form. Also built, the same way, by
- * the other alert encoders (alert.h declares no shared helper for it). */
-static size_t threshold_text(const tl_alert *a, char *buf /* >= 80 bytes */)
-{
-    size_t n = 0;
-    if (a->op && a->op[0]) {
-        size_t on = strnlen(a->op, 8);
-        memcpy(buf, a->op, on);
-        n = on;
-        buf[n++] = ' ';
-    }
-    return n + tl_unit_format(a->threshold, a->unit, buf + n, 64);
-}
 
 size_t tl_alert_encode_json(const tl_alert *a, char *out, size_t cap)
 {
@@ -157,7 +144,7 @@ size_t tl_alert_encode_json(const tl_alert *a, char *out, size_t cap)
     jw_key(&w, "threshold");
     jw_double(&w, a->threshold);
     jw_key(&w, "threshold_text");
-    threshold_text(a, tmp);
+    tl_alert_threshold_text(a, tmp, sizeof tmp);
     jw_str(&w, tmp);
     jw_key(&w, "unit");
     jw_str(&w, tl_unit_name(a->unit));

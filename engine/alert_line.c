@@ -16,6 +16,7 @@
  * Contract: always NUL-terminated when cap > 0; a line longer than cap - 1 bytes is cut at a
  * UTF-8 character boundary. Returns the length written. Pure, thread-safe, no allocation.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "alert.h"
@@ -98,11 +99,7 @@ size_t tl_alert_format_line(const tl_alert *a, char *out, size_t cap)
     tl_unit_format(a->value, a->unit, tmp, sizeof tmp);
     lw_str(&w, tmp);
     lw_put(&w, " ", 1);
-    if (a->op && a->op[0]) {
-        lw_str(&w, a->op);
-        lw_put(&w, " ", 1);
-    }
-    tl_unit_format(a->threshold, a->unit, tmp, sizeof tmp);
+    tl_alert_threshold_text(a, tmp, sizeof tmp);
     lw_str(&w, tmp);
     lw_put(&w, " (", 2);
     tl_duration_format(a->window_ms, tmp, sizeof tmp);
@@ -115,4 +112,16 @@ size_t tl_alert_format_line(const tl_alert *a, char *out, size_t cap)
     }
     out[w.len] = '\0';
     return w.len;
+}
+
+size_t tl_alert_threshold_text(const tl_alert *a, char *buf, size_t cap)
+{
+    if (!cap)
+        return 0;
+    size_t n = 0;
+    if (a->op && a->op[0])
+        n = (size_t)snprintf(buf, cap, "%.8s ", a->op);
+    if (n >= cap)
+        return cap - 1;
+    return n + tl_unit_format(a->threshold, a->unit, buf + n, cap - n);
 }

@@ -38,7 +38,6 @@
 #define DEF_LATENESS_MS 30000
 #define DEF_IDLE_MS 10000
 #define DEF_RENOTIFY_MS (4 * 3600 * 1000LL)
-#define DEF_EVAL_MS 100
 #define DEF_MAX_SERIES 100000
 #define DEF_MAX_MESSAGE ((size_t)1 << 20)
 #define DEF_SKETCH_MAX ((size_t)1 << 30)
@@ -200,7 +199,6 @@ void tl_config_init(tl_config *c)
     c->lateness_ms = DEF_LATENESS_MS;
     c->idle_timeout_ms = DEF_IDLE_MS;
     c->renotify_ms = DEF_RENOTIFY_MS;
-    c->eval_interval_ms = DEF_EVAL_MS;
     c->max_series = DEF_MAX_SERIES;
     c->max_message_bytes = DEF_MAX_MESSAGE;
     c->sketch_max_bytes = DEF_SKETCH_MAX;
@@ -284,7 +282,7 @@ static const char *const TOP_KEYS[] = {
     "consumer", "producer", NULL};
 static const char *const AVRO_KEYS[] = {"schema", "registry", NULL};
 static const char *const WINDOW_KEYS[] = {"lateness", "idle_timeout", NULL};
-static const char *const ALERTS_KEYS[] = {"renotify_interval", "eval_interval", "print", NULL};
+static const char *const ALERTS_KEYS[] = {"renotify_interval", "print", NULL};
 static const char *const LIMITS_KEYS[] = {"max_series", "max_message_bytes", "sketch_max_bytes",
                                           NULL};
 static const char *const IN_FORMATS[] = {"auto", "json", "avro", NULL};
@@ -544,8 +542,6 @@ static int y_apply_alerts(yctx *y, tl_config *c, const tl_ynode *sec)
         return r > 0 ? 0 : -1;
     const tl_ynode *v;
     if ((v = tl_ynode_get(sec, "renotify_interval")) && y_duration(y, v, 0, &c->renotify_ms))
-        return -1;
-    if ((v = tl_ynode_get(sec, "eval_interval")) && y_duration(y, v, 1, &c->eval_interval_ms))
         return -1;
     if ((v = tl_ynode_get(sec, "print")) &&
         tl_ynode_bool(y->d, v, &c->print_alerts, y->err, y->cap))
@@ -1056,7 +1052,6 @@ int tl_config_validate(const tl_config *c, char *err, size_t cap)
                        cap) ||
         check_duration("alerts.renotify_interval (--renotify-interval)", c->renotify_ms, 0, err,
                        cap) ||
-        check_duration("alerts.eval_interval", c->eval_interval_ms, 1, err, cap) ||
         check_duration("stats_interval (--stats-interval)", c->stats_interval_ms, 0, err, cap))
         return -1;
     if (c->max_series < 1 || c->max_series > (uint64_t)MAX_SERIES_LIMIT)

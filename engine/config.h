@@ -47,7 +47,6 @@ typedef struct tl_config {
                                        the watermark, default 10s */
     int64_t renotify_ms;            /* default re-notify interval while firing, default 4h;
                                        0 = never */
-    int64_t eval_interval_ms;       /* how often dirty series are evaluated, default 100ms */
     uint64_t max_series;            /* per group-by table, default 100000 */
     size_t max_message_bytes;       /* default 1 MiB */
     size_t sketch_max_bytes;        /* per worker, default 1 GiB */

@@ -43,6 +43,7 @@
 #include "ring.h"
 #include "route.h"
 #include "shard.h"
+#include "timefmt.h"
 #include "xfer.h"
 
 #define MAX_WORKERS 64
@@ -128,6 +129,7 @@ typedef struct worker {
     _Atomic int stopped_consuming;
     _Atomic uint64_t s_messages, s_events, s_malformed;
     _Atomic uint32_t s_batches; /* batches whose offsets are not stored yet */
+    _Atomic uint64_t s_late, s_series, s_overflowed; /* from the shard, after each evaluation */
     uint64_t messages, events, malformed;
     uint64_t held; /* messages held back across all partitions */
 } worker;
@@ -357,6 +359,11 @@ static void owner_duties(worker *w, int64_t now)
     w->cur_pass = p;
     tl_shard_evaluate(w->shard, wm);
     w->cur_pass = NULL;
+    tl_shard_stats ss;
+    tl_shard_stats_get(w->shard, &ss);
+    atomic_store_explicit(&w->s_late, ss.late, memory_order_relaxed);
+    atomic_store_explicit(&w->s_series, ss.series, memory_order_relaxed);
+    atomic_store_explicit(&w->s_overflowed, ss.overflowed, memory_order_relaxed);
     complete_passes(w);
     store_offsets(w, now, atomic_load(&e->stopping) || atomic_load(&e->hold));
 }
@@ -917,14 +924,9 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
         s->messages += atomic_load_explicit(&w->s_messages, memory_order_relaxed);
         s->events += atomic_load_explicit(&w->s_events, memory_order_relaxed);
         s->malformed += atomic_load_explicit(&w->s_malformed, memory_order_relaxed);
-        /* shard stats are owned by the worker; read them only once it has finished */
-        if (atomic_load(&w->finished) && w->shard) {
-            tl_shard_stats ss;
-            tl_shard_stats_get(w->shard, &ss);
-            s->late += ss.late;
-            s->series += ss.series;
-            s->overflowed += ss.overflowed;
-        }
+        s->late += atomic_load_explicit(&w->s_late, memory_order_relaxed);
+        s->series += atomic_load_explicit(&w->s_series, memory_order_relaxed);
+        s->overflowed += atomic_load_explicit(&w->s_overflowed, memory_order_relaxed);
     }
     tl_output_stats os;
     tl_output_stats_get(e->out, &os);
@@ -939,9 +941,15 @@ static void print_stats(tl_engine *e)
 {
     tl_engine_stats s;
     tl_engine_stats_get(e, &s);
-    tl_log(TL_LOG_INFO, "stats: messages=%llu events=%llu malformed=%llu alerts=%llu acked=%llu retries=%llu",
+    char wm[32] = "none";
+    if (s.watermark != INT64_MIN)
+        tl_time_format_rfc3339(s.watermark, wm, sizeof wm);
+    tl_log(TL_LOG_INFO,
+           "stats: messages=%llu events=%llu malformed=%llu late=%llu series=%llu overflowed=%llu alerts=%llu "
+           "acked=%llu retries=%llu watermark=%s",
            (unsigned long long)s.messages, (unsigned long long)s.events, (unsigned long long)s.malformed,
-           (unsigned long long)s.alerts, (unsigned long long)s.alerts_acked, (unsigned long long)s.delivery_retries);
+           (unsigned long long)s.late, (unsigned long long)s.series, (unsigned long long)s.overflowed,
+           (unsigned long long)s.alerts, (unsigned long long)s.alerts_acked, (unsigned long long)s.delivery_retries, wm);
 }
 
 int tl_engine_run(tl_engine *e)

@@ -280,6 +280,28 @@ static tl_expr *parse_number(parser *p)
     return e;
 }
 
+/* Comma-separated items up to the token `close` (the opening one was consumed) into e->args.
+ * Leaves `close` as the current token. */
+static int parse_items(parser *p, tl_expr *e, tok_kind close, const char *what)
+{
+    if (p->t.kind == close)
+        return 0;
+    for (;;) {
+        tl_expr *item = parse_or(p);
+        if (!item || push_arg(p, e, item) < 0)
+            return -1;
+        if (p->t.kind == T_COMMA) {
+            next(p);
+            continue;
+        }
+        if (p->t.kind != close) {
+            fail(p, p->t.pos, "%s", what);
+            return -1;
+        }
+        return 0;
+    }
+}
+
 static tl_expr *parse_primary(parser *p)
 {
     if (p->failed)
@@ -320,25 +342,9 @@ static tl_expr *parse_primary(parser *p)
         if (!e)
             break;
         next(p);
-        if (p->t.kind != T_RB) {
-            for (;;) {
-                tl_expr *item = parse_or(p);
-                if (!item || push_arg(p, e, item) < 0) {
-                    tl_expr_free(e);
-                    e = NULL;
-                    break;
-                }
-                if (p->t.kind == T_COMMA) {
-                    next(p);
-                    continue;
-                }
-                if (p->t.kind != T_RB) {
-                    fail(p, p->t.pos, "expected ',' or ']' in list");
-                    tl_expr_free(e);
-                    e = NULL;
-                }
-                break;
-            }
+        if (parse_items(p, e, T_RB, "expected ',' or ']' in list") < 0) {
+            tl_expr_free(e);
+            e = NULL;
         }
         if (e) {
             e->end = (uint32_t)p->t.end;
@@ -375,26 +381,12 @@ static tl_expr *parse_primary(parser *p)
             e->text = tl_strndup(p->s + pos, len);
             e->text_len = len;
             next(p);
-            if (p->t.kind != T_RP) {
-                for (;;) {
-                    tl_expr *arg = parse_or(p);
-                    if (!arg || push_arg(p, e, arg) < 0) {
-                        tl_expr_free(e);
-                        e = NULL;
-                        break;
-                    }
-                    if (p->t.kind == T_COMMA) {
-                        next(p);
-                        continue;
-                    }
-                    if (p->t.kind != T_RP) {
-                        fail(p, p->t.pos, "expected ',' or ')' to close the call to '%.*s' at %zu", (int)len,
-                             p->s + pos, pos);
-                        tl_expr_free(e);
-                        e = NULL;
-                    }
-                    break;
-                }
+            char what[160];
+            snprintf(what, sizeof what, "expected ',' or ')' to close the call to '%.*s' at %zu", (int)(len > 64 ? 64 : len),
+                     p->s + pos, pos);
+            if (parse_items(p, e, T_RP, what) < 0) {
+                tl_expr_free(e);
+                e = NULL;
             }
             if (e) {
                 e->end = (uint32_t)p->t.end;

@@ -92,7 +92,6 @@ static void test_config_defaults(void **state)
     assert_int_equal(c.lateness_ms, 30000);
     assert_int_equal(c.idle_timeout_ms, 10000);
     assert_int_equal(c.renotify_ms, 4 * 3600 * 1000);
-    assert_int_equal(c.eval_interval_ms, 100);
     assert_int_equal(c.max_series, 100000);
     assert_int_equal(c.max_message_bytes, 1 << 20);
     assert_int_equal(c.sketch_max_bytes, 1 << 30);
@@ -128,7 +127,6 @@ static const char FULL[] =
     "  idle_timeout: 2s\n"
     "alerts:\n"
     "  renotify_interval: 0\n"
-    "  eval_interval: 250ms\n"
     "  print: on\n"
     "limits:\n"
     "  max_series: 5000\n"
@@ -173,7 +171,6 @@ static void test_config_full_file_parses(void **state)
     assert_int_equal(c.lateness_ms, 60000);
     assert_int_equal(c.idle_timeout_ms, 2000);
     assert_int_equal(c.renotify_ms, 0);
-    assert_int_equal(c.eval_interval_ms, 250);
     assert_int_equal(c.print_alerts, 1);
     assert_int_equal(c.max_series, 5000);
     assert_int_equal(c.max_message_bytes, 2048);
@@ -211,7 +208,6 @@ static void test_config_example_file_loads(void **state)
     assert_int_equal(c.lateness_ms, d.lateness_ms);
     assert_int_equal(c.idle_timeout_ms, d.idle_timeout_ms);
     assert_int_equal(c.renotify_ms, d.renotify_ms);
-    assert_int_equal(c.eval_interval_ms, d.eval_interval_ms);
     assert_int_equal(c.max_series, d.max_series);
     assert_int_equal(c.max_message_bytes, d.max_message_bytes);
     assert_int_equal(c.sketch_max_bytes, d.sketch_max_bytes);
@@ -285,7 +281,6 @@ static void test_config_flags_override_file(void **state)
     assert_int_equal(c.max_series, 77);
     assert_int_equal(c.exit_at_end, 1);
     /* untouched by flags: still from the file */
-    assert_int_equal(c.eval_interval_ms, 250);
     assert_int_equal(c.n_registry, 2);
     assert_int_equal(tl_config_validate(&c, err, sizeof err), 0);
     /* --print-alerts turns it back on; a later call's first --input replaces again */
@@ -435,7 +430,6 @@ static void test_config_bad_durations(void **state)
     expect_file_error("window:\n  lateness: \"1h3\"\n",
                       "t.yaml:2:17: invalid duration '1h3': the last number has no unit");
     expect_file_error("window:\n  idle_timeout: 0\n", "t.yaml:2:17: must be greater than 0");
-    expect_file_error("alerts:\n  eval_interval: 0s\n", "t.yaml:2:18: must be greater than 0");
     expect_file_error("alerts:\n  renotify_interval: [1h]\n", "t.yaml:2:22: expected a duration");
     expect_file_error("stats_interval: -5s\n", "t.yaml:1:17: invalid duration '-5s'");
     expect_file_error("stats_interval: 400d\n", "t.yaml:1:17: '400d' is too long (at most 365d)");
