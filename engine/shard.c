@@ -29,6 +29,7 @@ struct tl_shard {
     tl_sketch_acc acc;
     int64_t wm;             /* last watermark seen */
     int64_t *closed;        /* per rule: newest slot epoch whose closing evaluation ran */
+    int64_t min_ts;         /* oldest event time folded: closing evaluations start there */
     int64_t *low_epoch;     /* per plan: oldest epoch accepted */
     tl_shard_stats st;
 };
@@ -41,6 +42,7 @@ tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
     s->prog = prog;
     s->opts = *opts;
     s->wm = INT64_MIN;
+    s->min_ts = INT64_MAX;
     s->tables = tl_calloc(prog->ngroups ? prog->ngroups : 1, sizeof *s->tables);
     s->low_epoch = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->low_epoch);
     s->closed = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->closed);
@@ -87,6 +89,8 @@ void tl_shard_set_watermark(tl_shard *s, int64_t wm)
 void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
 {
     const tl_program *p = s->prog;
+    if (f->ts < s->min_ts)
+        s->min_ts = f->ts;
     for (uint32_t k = 0; k < f->nkeys; k++) {
         const tl_fold_key *fk = &f->keys[k];
         if (owner != UINT32_MAX && fk->owner != owner)
@@ -455,7 +459,12 @@ static int series_idle(tl_shard *s, uint32_t group, tl_series *se, int64_t wm)
 static uint32_t close_slots(tl_shard *s, const tl_rule *r, uint32_t ri, int64_t wm)
 {
     int64_t last = tl_epoch(wm, r->width_ms) - 1; /* newest complete slot */
-    int64_t from = s->closed[ri] == INT64_MIN ? last : s->closed[ri] + 1;
+    if (s->min_ts == INT64_MAX)
+        return 0; /* nothing folded yet: nothing to evaluate */
+    /* The first time, start at the slot of the oldest event this shard folded (earlier slots
+     * are empty for every series), so the transitions do not depend on how far the
+     * watermark had moved when the first evaluation ran. */
+    int64_t from = s->closed[ri] == INT64_MIN ? tl_epoch(s->min_ts, r->width_ms) : s->closed[ri] + 1;
     if (last - from > MAX_CATCH_UP)
         from = last - MAX_CATCH_UP; /* a huge jump (idle advance over hours): keep the tail */
     uint32_t n = 0;

@@ -1,0 +1,131 @@
+/* tests/integration/test_scenario.c - the shipped rule pack against the synthetic fleet's
+ * scripted incidents, through the mock cluster: every incident fires its alert and resolves,
+ * and nothing else fires (alerts must not cry wolf).
+ *
+ * The fleet runs at 2 traces/s of event time (so the 50-minute scenario stays within the mock
+ * cluster's retention) and is produced as fast as possible; the engine reads it with
+ * --exit-at-end, exactly as a backtest over a topic would.
+ */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli.h"
+#include "config.h"
+#include "engine.h"
+#include "fleet.h"
+#include "gen.h"
+#include "mock.h"
+#include "rules.h"
+#include "tl_kafka_test.h"
+
+#define MIN 60000LL
+
+static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **state)
+{
+    (void)state;
+    tl_mock mock;
+    char err[512];
+    assert_int_equal(tl_mock_start(&mock, 1, err, sizeof err), 0);
+    tl_mock_topic(&mock, "agent-traces", 6);
+    tl_mock_topic(&mock, "tripline-alerts", 3);
+    tl_mock_topic(&mock, "tripline-dlq", 1);
+
+    const int64_t start = 1800000000000LL;
+    tl_gen_opts go = {.brokers = mock.bootstraps, .topic = "agent-traces", .format = TL_GEN_MIXED,
+                      .speed = 0, .traces_per_sec = 2, .start_ms = start,
+                      .scenario = TL_FLEET_SCENARIO_DEMO, .seed = 11, .malformed_every = 5000, .quiet = 1};
+    tl_gen_result gr;
+    assert_int_equal(tl_gen_run(&go, &gr, err, sizeof err), 0);
+    assert_int_equal(gr.failed, 0);
+
+    tl_config cfg;
+    tl_config_init(&cfg);
+    char *argv[] = {"--brokers", mock.bootstraps, "--rules", "rules", "--exit-at-end", "--no-print-alerts",
+                    "--threads", "2", "-X", "log_level=3"};
+    assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
+    tl_program *prog = tl_cli_load_rules(&cfg);
+    assert_non_null(prog);
+    tl_engine *e = tl_engine_new(&cfg, prog, err, sizeof err);
+    assert_non_null(e);
+    assert_int_equal(tl_engine_run(e), 0);
+    tl_engine_stats st;
+    tl_engine_stats_get(e, &st);
+    tl_engine_destroy(e);
+    tl_program_destroy(prog);
+    tl_config_fini(&cfg);
+
+    /* every event read, every injected malformed message dead-lettered, none late */
+    assert_int_equal(st.events, gr.events);
+    assert_int_equal(st.malformed, gr.malformed);
+    assert_int_equal(st.late, 0);
+
+    tl_kt_msgs alerts = tl_kt_read_all(mock.bootstraps, "tripline-alerts", 3);
+    struct {
+        const char *rule;
+        int64_t fire_lo, fire_hi, res_lo, res_hi; /* minutes after start */
+        int fired, resolved;
+    } want[] = {
+        /* the violation at ~+2m fires at once and leaves the 30m window at ~+32m */
+        {"PolicyViolation", 2, 3, 32, 33, 0, 0},
+        /* 35% errors from +3m: pending once the 5m window passes 10%, firing 10m later;
+         * errors stop at +20m and the 5m window drains below 10% within ~4m */
+        {"ToolErrorRateGetOrderStatus", 13, 15, 20, 25, 0, 0},
+        /* ~20s latency from +22m: p95 over 5m above 15s within a few minutes, firing 15m
+         * later; recovery at +42m drains the window */
+        {"LatencyP95High", 37, 41, 42, 48, 0, 0},
+    };
+    for (size_t i = 0; i < alerts.n; i++) {
+        json_t *j = json_loadb(alerts.m[i].value, alerts.m[i].len, 0, NULL);
+        assert_non_null(j);
+        const char *rule = json_string_value(json_object_get(j, "alert"));
+        const char *state_s = json_string_value(json_object_get(j, "state"));
+        const char *service = json_string_value(json_object_get(j, "service"));
+        int64_t ts = 0;
+        /* timestamps are RFC 3339; the minute offset from the start is enough here */
+        int hh, mm, ss, ms;
+        assert_int_equal(sscanf(json_string_value(json_object_get(j, "timestamp")) + 11, "%d:%d:%d.%d", &hh, &mm, &ss, &ms), 4);
+        ts = ((int64_t)hh * 3600 + mm * 60 + ss) * 1000 + ms - 8 * 3600 * 1000LL; /* start is 08:00:00Z */
+        size_t k;
+        for (k = 0; k < sizeof want / sizeof want[0]; k++)
+            if (strcmp(want[k].rule, rule) == 0)
+                break;
+        if (k == sizeof want / sizeof want[0])
+            fail_msg("unexpected alert (crying wolf): %s %s service=%s at +%llds", rule, state_s, service,
+                     (long long)(ts / 1000));
+        assert_string_equal(service, "support-bot");
+        int64_t lo = strcmp(state_s, "firing") == 0 ? want[k].fire_lo : want[k].res_lo;
+        int64_t hi = strcmp(state_s, "firing") == 0 ? want[k].fire_hi : want[k].res_hi;
+        if (ts < lo * MIN || ts > hi * MIN)
+            fail_msg("%s %s at +%llds, expected between +%lldm and +%lldm", rule, state_s, (long long)(ts / 1000),
+                     (long long)lo, (long long)hi);
+        if (strcmp(state_s, "firing") == 0)
+            want[k].fired++;
+        else
+            want[k].resolved++;
+        json_decref(j);
+    }
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        if (want[k].fired != 1 || want[k].resolved != 1)
+            fail_msg("%s: fired %d, resolved %d; expected 1 and 1", want[k].rule, want[k].fired, want[k].resolved);
+    }
+    tl_kt_msgs_free(&alerts);
+    tl_kt_msgs dlq = tl_kt_read_all(mock.bootstraps, "tripline-dlq", 1);
+    assert_int_equal(dlq.n, gr.malformed);
+    tl_kt_msgs_free(&dlq);
+    tl_mock_stop(&mock);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scenario_shipped_pack_fires_and_resolves_each_incident),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
