@@ -46,6 +46,21 @@ int tl_cmd_check(int argc, char **argv)
     }
     printf("ok: %u rules (%u shared plans, %u filters, %u group-by sets)\n", p->nrules, p->nplans, p->nfilters,
            p->ngroups);
+    /* Memory per series: the record holds every plan's slot ring and every rule's alert
+     * state; quantile sketches add 64-byte chunks per slot from the worker's pool. */
+    printf("memory per series (window and alert state; plus the key and quantile sketch chunks):\n");
+    for (uint32_t g = 0; g < p->ngroups; g++) {
+        const tl_group *grp = &p->groups[g];
+        char labels[256] = "";
+        size_t o = 0;
+        for (uint32_t i = 0; i < grp->nlabels && o < sizeof labels; i++)
+            o += (size_t)snprintf(labels + o, sizeof labels - o, "%s%s", i ? ", " : "", grp->label_names[i]);
+        uint32_t sketches = 0;
+        for (uint32_t i = 0; i < grp->nplans; i++)
+            sketches += p->plans[grp->plans[i]].kind == TL_PLAN_SKETCH;
+        printf("  [%s]: %.1f KiB, %u plans, %u rules%s\n", labels, grp->record_size / 1024.0, grp->nplans,
+               grp->nrules, sketches ? ", quantile sketches" : "");
+    }
     tl_program_destroy(p);
     return TL_EXIT_OK;
 }

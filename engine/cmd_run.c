@@ -20,7 +20,10 @@ static void on_signal(int sig)
 
 tl_program *tl_cli_load_rules(const tl_config *cfg)
 {
-    tl_rules_opts ro = {.lateness_ms = cfg->lateness_ms, .renotify_ms = cfg->renotify_ms, .check_runbooks = 1};
+    tl_rules_opts ro = {.lateness_ms = cfg->lateness_ms,
+                        .lead_ms = cfg->max_lead_ms,
+                        .renotify_ms = cfg->renotify_ms,
+                        .check_runbooks = 1};
     char ebuf[16384];
     tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0};
     ebuf[0] = '\0';

@@ -36,6 +36,7 @@
 #define DEF_RULES "rules"
 #define DEF_THREADS 2
 #define DEF_LATENESS_MS 30000
+#define DEF_MAX_LEAD_MS 120000
 #define DEF_IDLE_MS 10000
 #define DEF_RENOTIFY_MS (4 * 3600 * 1000LL)
 #define DEF_MAX_SERIES 100000
@@ -197,6 +198,7 @@ void tl_config_init(tl_config *c)
     c->output_format = TL_OUT_JSON;
     c->threads = DEF_THREADS;
     c->lateness_ms = DEF_LATENESS_MS;
+    c->max_lead_ms = DEF_MAX_LEAD_MS;
     c->idle_timeout_ms = DEF_IDLE_MS;
     c->renotify_ms = DEF_RENOTIFY_MS;
     c->max_series = DEF_MAX_SERIES;
@@ -281,7 +283,7 @@ static const char *const TOP_KEYS[] = {
     "threads", "exit_at_end", "avro", "window", "alerts", "limits", "stats_interval", "kafka",
     "consumer", "producer", NULL};
 static const char *const AVRO_KEYS[] = {"schema", "registry", NULL};
-static const char *const WINDOW_KEYS[] = {"lateness", "idle_timeout", NULL};
+static const char *const WINDOW_KEYS[] = {"lateness", "max_lead", "idle_timeout", NULL};
 static const char *const ALERTS_KEYS[] = {"renotify_interval", "print", NULL};
 static const char *const LIMITS_KEYS[] = {"max_series", "max_message_bytes", "sketch_max_bytes",
                                           NULL};
@@ -530,6 +532,8 @@ static int y_apply_window(yctx *y, tl_config *c, const tl_ynode *sec)
     const tl_ynode *v;
     if ((v = tl_ynode_get(sec, "lateness")) && y_duration(y, v, 0, &c->lateness_ms))
         return -1;
+    if ((v = tl_ynode_get(sec, "max_lead")) && y_duration(y, v, 1, &c->max_lead_ms))
+        return -1;
     if ((v = tl_ynode_get(sec, "idle_timeout")) && y_duration(y, v, 1, &c->idle_timeout_ms))
         return -1;
     return 0;
@@ -674,7 +678,7 @@ int tl_config_load_string(tl_config *c, const char *path, const char *buf, size_
 
 typedef enum flag_id {
     FL_CONFIG, FL_BROKERS, FL_GROUP, FL_INPUT, FL_OUTPUT, FL_DLQ, FL_RULES, FL_INPUT_FORMAT,
-    FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_X, FL_LATENESS, FL_IDLE_TIMEOUT,
+    FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_X, FL_LATENESS, FL_MAX_LEAD, FL_IDLE_TIMEOUT,
     FL_RENOTIFY, FL_PRINT, FL_NO_PRINT, FL_STATS, FL_AVRO_SCHEMA, FL_MAX_SERIES
 } flag_id;
 
@@ -708,6 +712,7 @@ static const flag_def FLAGS[] = {
      "off"},
     {"-X", "KEY=VALUE", FL_X, "librdkafka property for both clients; repeatable", NULL},
     {"--lateness", "DUR", FL_LATENESS, "how late an event may arrive and still count", "30s"},
+    {"--max-lead", "DUR", FL_MAX_LEAD, "how far a partition may run ahead of the others", "2m"},
     {"--idle-timeout", "DUR", FL_IDLE_TIMEOUT,
      "idle time before a partition stops holding back", "10s"},
     {"--renotify-interval", "DUR", FL_RENOTIFY, "repeat a firing alert this often; 0 = never",
@@ -890,6 +895,8 @@ static int apply_flag(tl_config *c, const flag_def *f, const char *v, int *input
     }
     case FL_LATENESS:
         return flag_duration(fl, v, 0, &c->lateness_ms, err, cap);
+    case FL_MAX_LEAD:
+        return flag_duration(fl, v, 1, &c->max_lead_ms, err, cap);
     case FL_IDLE_TIMEOUT:
         return flag_duration(fl, v, 1, &c->idle_timeout_ms, err, cap);
     case FL_RENOTIFY:
@@ -1048,6 +1055,7 @@ int tl_config_validate(const tl_config *c, char *err, size_t cap)
                             c->registry[i].id);
     }
     if (check_duration("window.lateness (--lateness)", c->lateness_ms, 0, err, cap) ||
+        check_duration("window.max_lead (--max-lead)", c->max_lead_ms, 1, err, cap) ||
         check_duration("window.idle_timeout (--idle-timeout)", c->idle_timeout_ms, 1, err,
                        cap) ||
         check_duration("alerts.renotify_interval (--renotify-interval)", c->renotify_ms, 0, err,

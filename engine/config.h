@@ -43,6 +43,8 @@ typedef struct tl_config {
     tl_schema_ref *registry;        /* Confluent schema ids -> files; id 1 = built-in if absent */
     size_t n_registry;
     int64_t lateness_ms;            /* allowed lateness, default 30s */
+    int64_t max_lead_ms;            /* how far ahead of the watermark a partition may be folded
+                                       before it is held back, default 2m */
     int64_t idle_timeout_ms;        /* a partition with no data this long stops holding back
                                        the watermark, default 10s */
     int64_t renotify_ms;            /* default re-notify interval while firing, default 4h;

@@ -53,6 +53,10 @@
 #define MAX_PARTS 1024
 #define RING_BYTES (4u << 20)
 #define STORE_INTERVAL_MS 50
+/* Held-back messages a worker keeps in memory before it pauses the partitions running ahead.
+ * Pausing is the last resort: librdkafka 2.0.2 drops what it had prefetched for a paused
+ * partition and may leave it unfetched for up to a second after the resume. */
+#define HOLD_BUDGET_BYTES (64u << 20)
 
 typedef struct part {
     char *topic;
@@ -121,6 +125,7 @@ typedef struct worker {
     /* published to other threads */
     _Atomic uint64_t done[MAX_WORKERS]; /* as owner: batches of worker s fully done */
     _Atomic int64_t low_wm;
+    _Atomic int64_t eval_wm; /* as owner: the watermark of its last evaluation */
     _Atomic int64_t max_ts;
     _Atomic int64_t last_msg_wall;
     _Atomic int ack_gen;
@@ -131,7 +136,8 @@ typedef struct worker {
     _Atomic uint32_t s_batches; /* batches whose offsets are not stored yet */
     _Atomic uint64_t s_late, s_series, s_overflowed; /* from the shard, after each evaluation */
     uint64_t messages, events, malformed;
-    uint64_t held; /* messages held back across all partitions */
+    uint64_t held;       /* messages held back across all partitions */
+    uint64_t held_bytes; /* their payload bytes (against HOLD_BUDGET_BYTES) */
 } worker;
 
 struct tl_engine {
@@ -358,6 +364,7 @@ static void owner_duties(worker *w, int64_t now)
     memcpy(p->applied, w->applied, sizeof p->applied);
     w->cur_pass = p;
     tl_shard_evaluate(w->shard, wm);
+    atomic_store_explicit(&w->eval_wm, wm, memory_order_release);
     w->cur_pass = NULL;
     tl_shard_stats ss;
     tl_shard_stats_get(w->shard, &ss);
@@ -451,15 +458,28 @@ static void fold_event(worker *w, part *p)
     tl_shard_fold(w->shard, &f, w->id);
 }
 
-/* Events more than the lead ahead of the watermark wait (their partition is paused), so the
- * slot rings never have to hold more than window + lateness + lead. Before the watermark is
- * known, a partition may run `lead` past its own first event. */
-static int64_t hold_limit(worker *w, const part *p, int64_t wm)
+/* Events more than the lead ahead of the evaluation horizon wait in memory (and past a
+ * budget their partition is paused). The horizon is the oldest watermark any owner has
+ * evaluated at: no owner then has to close a slot that newer events already overwrote in its
+ * ring, since the ring holds window + lateness + lead. Before any evaluation, a partition may
+ * run `lead` past its own first event. */
+static int64_t hold_limit(worker *w, const part *p, int64_t horizon)
 {
     int64_t lead = tl_program_lead_ms(w->eng->prog);
-    if (wm != INT64_MIN)
-        return wm + lead;
+    if (horizon != INT64_MIN)
+        return horizon + lead;
     return p->has_data ? p->first_ts + lead : INT64_MAX;
+}
+
+static int64_t eval_horizon(tl_engine *e)
+{
+    int64_t h = INT64_MAX;
+    for (uint32_t i = 0; i < e->nw; i++) {
+        int64_t v = atomic_load_explicit(&e->w[i].eval_wm, memory_order_acquire);
+        if (v < h)
+            h = v;
+    }
+    return h;
 }
 
 static void set_paused(worker *w, part *p, int pause)
@@ -501,12 +521,14 @@ static void hold_push(worker *w, part *p, rd_kafka_message_t *m, int64_t ts)
     p->hold_ts[i] = ts;
     p->h_n++;
     w->held++;
-    if (!p->paused)
+    w->held_bytes += m->len;
+    if (!p->paused && w->held_bytes > HOLD_BUDGET_BYTES)
         set_paused(w, p, 1);
 }
 
 static void hold_pop(worker *w, part *p)
 {
+    w->held_bytes -= p->hold[p->h_head]->len;
     rd_kafka_message_destroy(p->hold[p->h_head]);
     p->h_head = (p->h_head + 1) % p->h_cap;
     p->h_n--;
@@ -550,8 +572,10 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
     b->seq = w->seq + 1;
     b->n = 0;
     atomic_store(&b->dlq.outstanding, 0);
-    int64_t wm = atomic_load(&e->wm);
-    tl_shard_set_watermark(w->shard, wm);
+    /* The shard's own watermark (the lateness horizon) only moves in owner_duties, after the
+     * rings were drained up to it: contributions still in flight from other workers must not
+     * be judged against a watermark their owner has not caught up with. */
+    int64_t wm = eval_horizon(e);
     if (w->held)
         release_held(w, b, wm);
     uint32_t hint = 0, batch_hint = 0;
@@ -819,6 +843,7 @@ static int worker_init(tl_engine *e, worker *w, uint32_t id)
     w->batches = tl_calloc(BATCH_FIFO, sizeof *w->batches);
     w->passes = tl_calloc(PASS_FIFO, sizeof *w->passes);
     atomic_store(&w->low_wm, INT64_MAX);
+    atomic_store(&w->eval_wm, INT64_MIN);
     atomic_store(&w->max_ts, INT64_MIN);
     atomic_store(&w->last_msg_wall, INT64_MIN);
     if (!w->q || !w->shard || !w->scratch.buf || !w->keys || !w->batches || !w->passes ||

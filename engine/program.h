@@ -97,6 +97,7 @@ typedef struct tl_plan {
     int32_t pred;     /* COUNTER numerator filter, -1 if none */
     int field;        /* MOMENTS/SKETCH: numeric field (TL_N_* or TL_N_TOKENS) */
     int64_t width_ms; /* slot width */
+    uint32_t window_slots; /* longest window of the rules reading it, in slots */
     uint32_t nslots;  /* ring length: longest window + lateness + lead */
     uint32_t offset;  /* of the plan state in the series record */
     uint32_t size;    /* bytes of the plan state */
@@ -165,14 +166,15 @@ typedef struct tl_program {
     tl_rule *rules;
     uint32_t filter_words; /* 64-bit words in a filter bitset */
     int64_t lateness_ms;
+    int64_t lead_ms;
     int64_t min_width_ms;  /* smallest slot width of any plan */
 } tl_program;
 
 void tl_program_destroy(tl_program *p);
 
-/* How far ahead of the watermark an event may be folded: the allowed lateness, at least 1s.
- * Slot rings have room for it; the engine holds back partitions that run further ahead. */
-static inline int64_t tl_program_lead_ms(const tl_program *p) { return p->lateness_ms > 1000 ? p->lateness_ms : 1000; }
+/* How far ahead of the watermark an event may be folded (the configured max lead, at least
+ * 1s). Slot rings have room for it; the engine holds back partitions that run further ahead. */
+static inline int64_t tl_program_lead_ms(const tl_program *p) { return p->lead_ms > 1000 ? p->lead_ms : 1000; }
 
 /* Unit of a numeric field (latency_ms -> MS, cost_usd -> USD, tokens -> TOKENS...). */
 tl_unit tl_num_field_unit(int field);

@@ -1141,12 +1141,14 @@ static int finish(ctx *c)
 {
     tl_program *p = c->p;
     p->lateness_ms = c->opts->lateness_ms;
+    p->lead_ms = c->opts->lead_ms ? c->opts->lead_ms : 120000;
     p->min_width_ms = INT64_MAX;
     p->filter_words = (p->nfilters + 63) / 64;
     for (uint32_t i = 0; i < p->nplans; i++) {
         tl_plan *pl = &p->plans[i];
         /* history for late events behind the watermark, and room for partitions running
          * ahead of it by up to the same amount (engine.c holds them back beyond that) */
+        pl->window_slots = pl->nslots;
         int64_t late_slots = (p->lateness_ms + pl->width_ms - 1) / pl->width_ms;
         int64_t lead_slots = (tl_program_lead_ms(p) + pl->width_ms - 1) / pl->width_ms;
         pl->nslots += (uint32_t)(late_slots + lead_slots + 1);

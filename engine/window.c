@@ -50,8 +50,9 @@ static void exemplar_put(tl_exemplar *e, const tl_contrib *c)
     e->len = (uint8_t)n;
 }
 
-/* Counters: the latest matching events. Field aggregates: the largest values; an exemplar
- * older than anything the ring can still hold (relative to this event) is replaced first. */
+/* Counters: the latest matching events. Field aggregates: the largest values of the current
+ * window; an exemplar older than the longest window (relative to this event) is replaced
+ * first, and among equal values the newer one wins. */
 static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contrib *c)
 {
     if (c->trace_id.n == 0)
@@ -65,7 +66,7 @@ static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contr
     }
     if (!c->has_value)
         return;
-    int64_t oldest_epoch = tl_epoch(c->ts, plan->width_ms) - (int64_t)plan->nslots + 1;
+    int64_t oldest_epoch = tl_epoch(c->ts, plan->width_ms) - (int64_t)(plan->window_slots ? plan->window_slots : plan->nslots) + 1;
     int victim = -1;
     for (int i = 0; i < TL_EXEMPLARS; i++) {
         if (st->ex[i].ts == INT64_MIN || tl_epoch(st->ex[i].ts, plan->width_ms) < oldest_epoch) {
@@ -76,7 +77,7 @@ static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contr
             victim = i;
     }
     int stale = st->ex[victim].ts == INT64_MIN || tl_epoch(st->ex[victim].ts, plan->width_ms) < oldest_epoch;
-    if (stale || c->value > st->ex[victim].v)
+    if (stale || c->value >= st->ex[victim].v)
         exemplar_put(&st->ex[victim], c);
 }
 

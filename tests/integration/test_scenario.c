@@ -48,7 +48,7 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
     tl_config cfg;
     tl_config_init(&cfg);
     char *argv[] = {"--brokers", mock.bootstraps, "--rules", "rules", "--exit-at-end", "--no-print-alerts",
-                    "--threads", "2", "-X", "log_level=3"};
+                    "--threads", getenv("TL_T") ? getenv("TL_T") : "2", "-X", "log_level=3"};
     assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
     tl_program *prog = tl_cli_load_rules(&cfg);
     assert_non_null(prog);
@@ -92,6 +92,9 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
         int hh, mm, ss, ms;
         assert_int_equal(sscanf(json_string_value(json_object_get(j, "timestamp")) + 11, "%d:%d:%d.%d", &hh, &mm, &ss, &ms), 4);
         ts = ((int64_t)hh * 3600 + mm * 60 + ss) * 1000 + ms - 8 * 3600 * 1000LL; /* start is 08:00:00Z */
+        if (getenv("TL_DUMP"))
+            fprintf(stderr, "ALERT %s %s +%llds value=%g\n", rule, state_s, (long long)(ts / 1000),
+                    json_number_value(json_object_get(j, "value")));
         size_t k;
         for (k = 0; k < sizeof want / sizeof want[0]; k++)
             if (strcmp(want[k].rule, rule) == 0)

@@ -5,10 +5,16 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "alloc.h"
+#include "route.h"
+#include "rules.h"
+#include "shard.h"
 #include "timeline.h"
 
 #define T0 (1800000000000LL) /* an arbitrary event-time origin, a multiple of every slot */
@@ -278,6 +284,64 @@ static void test_shard_fingerprints_distinct_per_series(void **state)
     tl_tl_free(t);
 }
 
+/* The per-event path (route + fold) and evaluation of known series allocate nothing once the
+ * series exist (new series and sketch pool growth are the only allocations). */
+static void test_shard_steady_state_no_allocation(void **state)
+{
+    (void)state;
+    tl_rules_opts ro = {.lateness_ms = 30000, .check_runbooks = 0};
+    char ebuf[2048] = "";
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0};
+    char *yaml = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&yaml, &len);
+    fprintf(f, "%s%s", tool_rule, latency_rule + strlen("rules:\n"));
+    fclose(f);
+    tl_program *p = tl_rules_load_string("t.yaml", yaml, len, &ro, &errs);
+    free(yaml);
+    if (!p)
+        fail_msg("%s", ebuf);
+    tl_shard_opts so = {0};
+    tl_shard *sh = tl_shard_new(p, &so);
+    tl_router r;
+    assert_int_equal(tl_router_init(&r, p, 1), 0);
+    static const char *const services[] = {"a", "b", "c"};
+    tl_event ev;
+    uint64_t before = 0;
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            before = tl_alloc_count();
+        for (int i = 0; i < 60000; i++) {
+            int64_t ts = T0 + (int64_t)round * 10 * MIN + (int64_t)i * 10;
+            tl_event_reset(&ev);
+            ev.ts_ms = ts;
+            const char *svc = services[i % 3];
+            tl_event_set_str(&ev, TL_S_SERVICE, svc, 1);
+            if (i % 2) {
+                tl_event_set_str(&ev, TL_S_KIND, "tool_call", 9);
+                tl_event_set_str(&ev, TL_S_TOOL, "get_order_status", 16);
+                tl_event_set_str(&ev, TL_S_STATUS, i % 7 ? "ok" : "error", i % 7 ? 2 : 5);
+            } else {
+                tl_event_set_str(&ev, TL_S_KIND, "request", 7);
+                tl_event_set_num(&ev, TL_N_LATENCY_MS, 100 + (i % 50) * 10); /* 50 distinct values */
+            }
+            tl_fold fo;
+            tl_router_route(&r, &ev, &fo);
+            tl_shard_fold(sh, &fo, UINT32_MAX);
+            if (i % 1000 == 0)
+                tl_shard_evaluate(sh, ts);
+        }
+    }
+    assert_int_equal(tl_alloc_count() - before, 0);
+    tl_shard_stats st;
+    tl_shard_stats_get(sh, &st);
+    assert_int_equal(st.series, 6);
+    assert_true(st.folded >= 120000);
+    tl_router_fini(&r);
+    tl_shard_destroy(sh);
+    tl_program_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_shard_late_events_are_counted),
         cmocka_unit_test(test_shard_cost_per_success),
         cmocka_unit_test(test_shard_fingerprints_distinct_per_series),
+        cmocka_unit_test(test_shard_steady_state_no_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
