@@ -86,17 +86,6 @@
 enum { FMT_JSON = 0, FMT_AVRO = 1 };
 static const char *const fmt_names[] = {"json", "avro"};
 
-/* The consumer properties of tl_engine_new() (engine/engine.c), verbatim. */
-static const tl_kv engine_consumer_props[] = {
-    {"enable.auto.offset.store", "false"},
-    {"enable.auto.commit", "true"},
-    {"auto.commit.interval.ms", "1000"},
-    {"auto.offset.reset", "earliest"},
-    {"enable.partition.eof", "true"},
-    {"queued.min.messages", "200000"},
-    {"fetch.wait.max.ms", "50"},
-    {"partition.assignment.strategy", "range,roundrobin"},
-};
 /* What the bench adds on every client (the engine gets it through -X). */
 static const tl_kv quiet_props[] = {{"log_level", "3"}};
 
@@ -436,10 +425,12 @@ static int run_baseline(const char *bootstraps, const char *group, const char *t
     b->nw = threads;
     b->total = total;
     char e[256];
+    size_t n_engine_defaults;
+    const tl_kv *engine_defaults = tl_engine_consumer_defaults(&n_engine_defaults); /* the engine's own */
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, e, sizeof e) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "group.id", group, e, sizeof e) != RD_KAFKA_CONF_OK ||
-        conf_set_all(conf, engine_consumer_props, NELEM(engine_consumer_props)) < 0 ||
+        conf_set_all(conf, engine_defaults, n_engine_defaults) < 0 ||
         conf_set_all(conf, quiet_props, NELEM(quiet_props)) < 0) {
         rd_kafka_conf_destroy(conf);
         goto out;

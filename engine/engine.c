@@ -852,6 +852,22 @@ static int worker_init(tl_engine *e, worker *w, uint32_t id)
     return 0;
 }
 
+const tl_kv *tl_engine_consumer_defaults(size_t *n)
+{
+    static const tl_kv defaults[] = {
+        {"enable.auto.offset.store", "false"}, /* at-least-once: we store offsets ourselves */
+        {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "true"},      /* idle partitions and --exit-at-end */
+        {"queued.min.messages", "200000"},     /* avoids the 2.0.2 fetch stalls (KNOWLEDGE.md) */
+        {"fetch.wait.max.ms", "50"},
+        {"partition.assignment.strategy", "range,roundrobin"},
+    };
+    *n = sizeof defaults / sizeof defaults[0];
+    return defaults;
+}
+
 tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err, size_t errcap)
 {
     tl_engine *e = tl_calloc(1, sizeof *e);
@@ -875,23 +891,15 @@ tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err
         goto fail;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char kerr[256];
-    static const tl_kv defaults[] = {
-        {"enable.auto.offset.store", "false"}, /* at-least-once: we store offsets ourselves */
-        {"enable.auto.commit", "true"},
-        {"auto.commit.interval.ms", "1000"},
-        {"auto.offset.reset", "earliest"},
-        {"enable.partition.eof", "true"},      /* idle partitions and --exit-at-end */
-        {"queued.min.messages", "200000"},     /* avoids the 2.0.2 fetch stalls (KNOWLEDGE.md) */
-        {"fetch.wait.max.ms", "50"},
-        {"partition.assignment.strategy", "range,roundrobin"},
-    };
     if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, kerr, sizeof kerr) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "group.id", cfg->group, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
         snprintf(err, errcap, "consumer config: %s", kerr);
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
-    if (tl_kafka_conf_set(conf, defaults, sizeof defaults / sizeof defaults[0], err, errcap) < 0 ||
+    size_t ndefaults;
+    const tl_kv *defaults = tl_engine_consumer_defaults(&ndefaults);
+    if (tl_kafka_conf_set(conf, defaults, ndefaults, err, errcap) < 0 ||
         tl_kafka_conf_set(conf, cfg->kafka, cfg->n_kafka, err, errcap) < 0 ||
         tl_kafka_conf_set(conf, cfg->consumer, cfg->n_consumer, err, errcap) < 0) {
         rd_kafka_conf_destroy(conf);

@@ -39,6 +39,10 @@ typedef struct tl_engine_stats {
     int64_t watermark;      /* event time, ms */
 } tl_engine_stats;
 
+/* The librdkafka consumer properties the engine sets before the user's (-X, config), so that
+ * a baseline consumer (bench/bench_e2e.c) can use exactly the same configuration. */
+const tl_kv *tl_engine_consumer_defaults(size_t *n);
+
 /* Called for every alert as it is produced (from a worker thread). Optional. */
 typedef void (*tl_engine_alert_fn)(void *ctx, const tl_alert *a);
 
