@@ -835,7 +835,8 @@ static int worker_init(tl_engine *e, worker *w, uint32_t id)
     tl_shard_opts so = {.max_series = e->cfg->max_series,
                         .sketch_max_bytes = e->cfg->sketch_max_bytes,
                         .sink = sink,
-                        .sink_ctx = w};
+                        .sink_ctx = w,
+                        .nowners = e->nw};
     w->shard = tl_shard_new(e->prog, &so);
     w->scratch.cap = e->cfg->max_message_bytes ? e->cfg->max_message_bytes : (1u << 20);
     w->scratch.buf = tl_malloc(w->scratch.cap);

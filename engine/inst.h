@@ -15,11 +15,14 @@ typedef enum tl_inst_state { TL_INST_INACTIVE = 0, TL_INST_PENDING = 1, TL_INST_
 
 typedef struct tl_inst {
     uint8_t state;
-    uint8_t pad[3];
+    uint8_t capped;        /* refused by the rule's max_instances in this episode (counted once) */
+    uint8_t pad[2];
     uint32_t notify_seq;   /* notifications sent in this firing episode */
     int64_t pending_since; /* event time the condition started holding */
     int64_t fired_at;      /* event time it started firing (starts_at) */
     int64_t last_notify;   /* event time of the last notification */
+    int64_t clear_since;   /* firing but the condition stopped holding at this time (keep_firing_for);
+                              INT64_MIN when it holds */
     double last_value;
 } tl_inst;
 

@@ -13,12 +13,14 @@ static const char usage[] =
     "  run     consume trace events from Kafka, evaluate rules, produce alerts\n"
     "  demo    run an embedded Kafka cluster with a synthetic fleet and scripted incidents\n"
     "  check   validate rule files (errors as file:line:col: message)\n"
+    "  test    run rule unit tests (event timelines and the alerts they must produce)\n"
     "  gen     produce synthetic trace events (with incidents) to any Kafka cluster\n"
     "  mock    run an embedded mock Kafka cluster on 127.0.0.1 (for kcat and local runs)\n"
     "\n"
     "`tripline <command> --help` describes each command's options.\n"
     "\n"
-    "exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 invalid rules\n";
+    "exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 invalid rules,\n"
+    "            4 failed rule tests\n";
 
 int main(int argc, char **argv)
 {
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
         return tl_cmd_demo(argc - 2, argv + 2);
     if (strcmp(cmd, "check") == 0)
         return tl_cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "test") == 0)
+        return tl_cmd_test(argc - 2, argv + 2);
     if (strcmp(cmd, "gen") == 0)
         return tl_cmd_gen(argc - 2, argv + 2);
     if (strcmp(cmd, "mock") == 0)

@@ -155,6 +155,14 @@ typedef struct tl_rule {
     uint32_t index_in_group;
     int early; /* the condition can only become true as events arrive (count > x, max > x,
                   ratio > 0, ...), so it may fire before its slot closes (shard.c) */
+    int64_t keep_firing_ms; /* stay firing this long after the condition stops holding */
+    int has_resolve;        /* hysteresis: while firing, resolve only when value `resolve_op`
+                               resolve_threshold holds (or there is no data) */
+    tl_cmp_op resolve_op;
+    double resolve_threshold;
+    double confidence_z;    /* > 0: a ratio rule compares the Wilson lower bound of the ratio at
+                               this z (one-sided) with the threshold, not the ratio itself */
+    uint32_t max_instances; /* 0 = no cap on pending+firing instances of this rule */
 } tl_rule;
 
 typedef struct tl_program {

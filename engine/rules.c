@@ -684,9 +684,25 @@ fail:
 
 /* ---- one rule -------------------------------------------------------------------------- */
 
+/* z with P(Z <= z) = p for a standard normal Z (Newton on erfc; p in [0.5, 1)). */
+static double tl_normal_quantile(double p)
+{
+    double z = 1.0;
+    for (int i = 0; i < 60; i++) {
+        double f = 0.5 * erfc(-z / sqrt(2.0)) - p;
+        double d = exp(-z * z / 2) / sqrt(2 * M_PI);
+        double step = f / d;
+        z -= step;
+        if (fabs(step) < 1e-12)
+            break;
+    }
+    return z;
+}
+
 static const char *const rule_keys[] = {"name", "description", "filter", "group_by", "value", "window", "slot",
                                         "threshold", "min_events", "for", "severity", "owner", "runbook",
-                                        "summary", "labels", "renotify_interval", NULL};
+                                        "summary", "labels", "renotify_interval", "keep_firing_for", "resolve",
+                                        "confidence", "max_instances", NULL};
 
 static char *err_buf(void)
 {
@@ -925,6 +941,12 @@ static int load_rule(ctx *c, const tl_ynode *m)
     int64_t min_events = 1;
     if ((n = tl_ynode_get(m, "min_events")) && tl_ynode_int(c->doc, n, 0, INT32_MAX, &min_events, err_buf(), 512) < 0)
         bad |= yerr(c);
+    int64_t keep_firing = 0, max_instances = 0;
+    if ((n = tl_ynode_get(m, "keep_firing_for")) && tl_ynode_duration(c->doc, n, &keep_firing, err_buf(), 512) < 0)
+        bad |= yerr(c);
+    if ((n = tl_ynode_get(m, "max_instances")) &&
+        tl_ynode_int(c->doc, n, 1, INT32_MAX, &max_instances, err_buf(), 512) < 0)
+        bad |= yerr(c);
     if (window > 0 && !slot)
         slot = auto_slot(window);
     if (window > 0 && slot > 0) {
@@ -1048,6 +1070,51 @@ static int load_rule(ctx *c, const tl_ynode *m)
             ((op == TL_OP_LT && thr <= 0) || (op == TL_OP_LE && thr < 0)))
             bad |= err_at(c, n_thr, 0, "threshold can never be met: a count is never negative");
     }
+    /* hysteresis and the statistical guard */
+    struct {
+        int has_resolve;
+        tl_cmp_op resolve_op;
+        double resolve_thr;
+        double z;
+    } guard = {0, TL_OP_LT, 0, 0};
+    const tl_ynode *n_res = tl_ynode_get(m, "resolve");
+    if (n_res && thr_ok) {
+        tl_num_suffix rsuf = TL_SUF_NONE;
+        int up = op == TL_OP_GT || op == TL_OP_GE;
+        if (parse_threshold(c, n_res, &guard.resolve_op, &guard.resolve_thr, &rsuf) < 0) {
+            bad = 1;
+        } else if (op == TL_OP_EQ || op == TL_OP_NE) {
+            bad |= err_at(c, n_res, 0, "resolve needs a rule whose threshold uses <, <=, > or >=");
+        } else if (up != (guard.resolve_op == TL_OP_LT || guard.resolve_op == TL_OP_LE) ||
+                   guard.resolve_op == TL_OP_EQ || guard.resolve_op == TL_OP_NE) {
+            bad |= err_at(c, n_res, 0, "resolve must point the other way from the threshold: the rule fires on '%s', so "
+                                       "resolve takes %s",
+                          tl_cmp_op_text(op), up ? "< or <=" : "> or >=");
+        } else if (up ? guard.resolve_thr > thr : guard.resolve_thr < thr) {
+            bad |= err_at(c, n_res, 0, "the resolve threshold must be on the healthy side of the firing threshold "
+                                       "(it would resolve while still firing)");
+        } else if ((rsuf == TL_SUF_PERCENT && unit != TL_UNIT_RATIO) || (rsuf == TL_SUF_DURATION && unit != TL_UNIT_MS)) {
+            bad |= err_at(c, n_res, 0, "the resolve threshold's unit does not match the value (%s)", tl_unit_name(unit));
+        } else {
+            guard.has_resolve = 1;
+        }
+    }
+    const tl_ynode *n_conf = tl_ynode_get(m, "confidence");
+    if (n_conf) {
+        char msg[256];
+        size_t pos = 0;
+        tl_expr *ce = n_conf->type == TL_Y_SCALAR ? tl_expr_parse(n_conf->str, n_conf->len, msg, sizeof msg, &pos) : NULL;
+        if (!ce || ce->kind != TL_E_NUM || (ce->suffix != TL_SUF_NONE && ce->suffix != TL_SUF_PERCENT) ||
+            !(ce->num >= 0.5 && ce->num < 1)) {
+            bad |= err_at(c, n_conf, 0, "confidence must be a level between 50%% and 100%% (exclusive), e.g. 95%%");
+        } else if (value->op != TL_V_AGG || value->agg != TL_AGG_RATIO || !(op == TL_OP_GT || op == TL_OP_GE)) {
+            bad |= err_at(c, n_conf, 0, "confidence applies to a ratio that fires above a threshold "
+                                        "(value: ratio(cond), threshold: \"> x\")");
+        } else {
+            guard.z = tl_normal_quantile(ce->num);
+        }
+        tl_expr_free(ce);
+    }
     if (forr < 0 || forr > 7 * 86400000LL)
         bad |= err_at(c, tl_ynode_get(m, "for"), 0, "'for' must be between 0 and 7d");
     const tl_group *grp = &c->p->groups[g];
@@ -1078,7 +1145,13 @@ static int load_rule(ctx *c, const tl_ynode *m)
     r->for_ms = forr;
     r->renotify_ms = renotify;
     r->min_events = (uint64_t)min_events;
-    r->early = monotone_condition(value, op, thr);
+    r->early = monotone_condition(value, op, thr) && !guard.z && !guard.has_resolve;
+    r->keep_firing_ms = keep_firing;
+    r->max_instances = (uint32_t)max_instances;
+    r->has_resolve = guard.has_resolve;
+    r->resolve_op = guard.resolve_op;
+    r->resolve_threshold = guard.resolve_thr;
+    r->confidence_z = guard.z;
     r->op = op;
     r->threshold = thr;
     r->severity = tl_strdup(sev);

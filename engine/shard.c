@@ -30,6 +30,7 @@ struct tl_shard {
     int64_t wm;             /* last watermark seen */
     int64_t *closed;        /* per rule: newest slot epoch whose closing evaluation ran */
     int64_t min_ts;         /* oldest event time folded: closing evaluations start there */
+    uint32_t *active;       /* per rule: pending + firing instances in this shard */
     int64_t *low_epoch;     /* per plan: oldest epoch accepted */
     tl_shard_stats st;
 };
@@ -46,8 +47,9 @@ tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
     s->tables = tl_calloc(prog->ngroups ? prog->ngroups : 1, sizeof *s->tables);
     s->low_epoch = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->low_epoch);
     s->closed = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->closed);
+    s->active = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->active);
     s->pool = tl_sketch_pool_new(opts->sketch_max_bytes);
-    if (!s->tables || !s->low_epoch || !s->closed || !s->pool || tl_sketch_acc_init(&s->acc) < 0)
+    if (!s->tables || !s->low_epoch || !s->closed || !s->active || !s->pool || tl_sketch_acc_init(&s->acc) < 0)
         goto fail;
     for (uint32_t g = 0; g < prog->ngroups; g++)
         if (tl_series_table_init(&s->tables[g], prog, g, opts->max_series) < 0)
@@ -72,6 +74,7 @@ void tl_shard_destroy(tl_shard *s)
     tl_free(s->tables);
     tl_free(s->low_epoch);
     tl_free(s->closed);
+    tl_free(s->active);
     tl_sketch_acc_fini(&s->acc);
     tl_sketch_pool_destroy(s->pool);
     tl_free(s);
@@ -191,6 +194,23 @@ static double vvalue(eval_ctx *e, const tl_vnode *v)
     }
     }
     return NAN;
+}
+
+/* Lower end of the Wilson score interval for a proportion p of n at one-sided z: with few
+ * events a high observed ratio is not enough evidence. */
+static double wilson_lower(double p, double n, double z)
+{
+    double z2 = z * z;
+    double centre = p + z2 / (2 * n);
+    double margin = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n));
+    return (centre - margin) / (1 + z2 / n);
+}
+
+/* This shard's share of a rule's max_instances (series are spread over the owners). */
+static uint32_t instance_cap(const tl_shard *s, const tl_rule *r)
+{
+    uint32_t n = s->opts.nowners ? s->opts.nowners : 1;
+    return (r->max_instances + n - 1) / n;
 }
 
 static int compare(double v, tl_cmp_op op, double t)
@@ -377,10 +397,14 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
     tl_winagg w;
     tl_window_read(cp, tl_series_at(se, cp->offset), epoch, r->window_slots, &w);
     double value = NAN;
-    int cond = 0;
+    int cond = 0, defined = 0;
     if (w.n >= r->min_events && w.n > 0) {
         value = vvalue(&e, r->value);
-        cond = compare(value, r->op, r->threshold);
+        defined = !isnan(value);
+        double tested = value;
+        if (r->confidence_z > 0 && defined)
+            tested = wilson_lower(value, (double)w.n, r->confidence_z);
+        cond = compare(tested, r->op, r->threshold);
     }
     s->st.evaluations++;
     if (early) {
@@ -392,20 +416,32 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
         if (in->state == TL_INST_PENDING && at - in->pending_since < r->for_ms)
             return 0;
     }
-    uint32_t emitted = 0;
+    uint32_t ri = (uint32_t)(r - s->prog->rules), emitted = 0;
     switch ((tl_inst_state)in->state) {
     case TL_INST_INACTIVE:
-        if (!cond)
+        if (!cond) {
+            in->capped = 0;
             break;
+        }
+        if (r->max_instances && s->active[ri] >= instance_cap(s, r)) {
+            /* over the rule's cap: counted once per episode, never silently dropped */
+            if (!in->capped) {
+                in->capped = 1;
+                s->st.capped++;
+            }
+            break;
+        }
         in->state = TL_INST_PENDING;
         in->pending_since = at;
         se->nactive++;
+        s->active[ri]++;
         /* with `for: 0` it fires in this same evaluation */
         __attribute__((fallthrough));
     case TL_INST_PENDING:
         if (!cond) {
             in->state = TL_INST_INACTIVE;
             se->nactive--;
+            s->active[ri]--;
             break;
         }
         in->last_value = value;
@@ -414,18 +450,28 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
             in->fired_at = at;
             in->last_notify = at;
             in->notify_seq = 0;
+            in->clear_since = INT64_MIN;
             emit(&e, in, TL_ALERT_FIRING, value, at);
             emitted++;
         }
         break;
-    case TL_INST_FIRING:
-        if (!cond) {
-            emit(&e, in, TL_ALERT_RESOLVED, isnan(value) ? in->last_value : value, at);
+    case TL_INST_FIRING: {
+        /* still firing: the condition holds, or with a recovery threshold (hysteresis) the
+         * value has not come back past it; no data always counts as recovered */
+        int still = r->has_resolve ? defined && !compare(value, r->resolve_op, r->resolve_threshold) : cond;
+        if (!still) {
+            if (in->clear_since == INT64_MIN)
+                in->clear_since = at;
+            if (at - in->clear_since < r->keep_firing_ms)
+                break; /* keep_firing_for: hold the alert open a while longer */
+            emit(&e, in, TL_ALERT_RESOLVED, defined ? value : in->last_value, at);
             emitted++;
             in->state = TL_INST_INACTIVE;
             se->nactive--;
+            s->active[ri]--;
             break;
         }
+        in->clear_since = INT64_MIN;
         in->last_value = value;
         if (r->renotify_ms > 0 && at - in->last_notify >= r->renotify_ms) {
             in->last_notify = at;
@@ -434,6 +480,7 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
             emitted++;
         }
         break;
+    }
     }
     return emitted;
 }

@@ -52,6 +52,8 @@ typedef struct tl_shard_opts {
     size_t sketch_max_bytes; /* 0 = unlimited */
     tl_alert_sink_fn sink;
     void *sink_ctx;
+    uint32_t nowners;        /* shards sharing the series (a rule's max_instances is split
+                                evenly between them); 0 = 1 */
 } tl_shard_opts;
 
 typedef struct tl_shard_stats {
@@ -63,6 +65,7 @@ typedef struct tl_shard_stats {
     uint64_t evaluations;
     uint64_t alerts;
     uint64_t evicted;
+    uint64_t capped;     /* instances refused by a rule's max_instances (once per episode) */
 } tl_shard_stats;
 
 typedef struct tl_shard tl_shard;

@@ -210,3 +210,10 @@ uint64_t tl_tl_late(const tl_tl *t)
     tl_shard_stats_get(t->shard, &s);
     return s.late;
 }
+
+uint64_t tl_tl_capped(const tl_tl *t)
+{
+    tl_shard_stats s;
+    tl_shard_stats_get(t->shard, &s);
+    return s.capped;
+}

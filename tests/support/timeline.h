@@ -62,5 +62,6 @@ const tl_tl_alert *tl_tl_alert_at(const tl_tl *t, size_t i);
 const tl_tl_alert *tl_tl_find(const tl_tl *t, const char *rule, tl_alert_state state);
 size_t tl_tl_count(const tl_tl *t, const char *rule, tl_alert_state state);
 uint64_t tl_tl_late(const tl_tl *t);
+uint64_t tl_tl_capped(const tl_tl *t);
 
 #endif

@@ -14,6 +14,7 @@
  *   line n+7  "    summary: \"s\""    col 14 (col 15 inside quotes)
  * followed by any extra lines (filter: value at col 13, group_by: at col 15, slot: col 11).
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1150,9 +1151,60 @@ static void test_rules_error_messages_are_one_line(void **state)
     assert_int_equal(lines, 1);
 }
 
+
+/* Lifecycle options: hysteresis must point the healthy way, the statistical guard applies to
+ * ratios above a threshold, caps and durations are range-checked. Lines 3-5 are value, window
+ * and threshold; the extra keys follow the TAIL (line 10). */
+static void test_rules_error_lifecycle_options(void **state)
+{
+    (void)state;
+    expect_one("A", "ratio(status == 'x')", "5m", "'> 10%'", "    resolve: '> 5%'\n", "t.yaml:10:15: ",
+               "resolve must point the other way");
+    expect_one("A", "ratio(status == 'x')", "5m", "'> 10%'", "    resolve: '< 20%'\n", "t.yaml:10:15: ",
+               "healthy side of the firing threshold");
+    expect_one("A", "p95(latency_ms)", "5m", "'> 15s'", "    resolve: '< 5%'\n", "t.yaml:10:15: ",
+               "unit does not match");
+    expect_one("A", "p95(latency_ms)", "5m", "'> 15s'", "    confidence: 95%\n", "t.yaml:10:17: ",
+               "confidence applies to a ratio");
+    expect_one("A", "ratio(status == 'x')", "5m", "'< 10%'", "    confidence: 95%\n", "t.yaml:10:17: ",
+               "confidence applies to a ratio");
+    expect_one("A", "ratio(status == 'x')", "5m", "'> 10%'", "    confidence: 100%\n", "t.yaml:10:17: ",
+               "between 50% and 100%");
+    expect_one("A", "count()", "5m", "'> 1'", "    max_instances: 0\n", "t.yaml:10:20: ", "out of range");
+    expect_one("A", "count()", "5m", "'> 1'", "    keep_firing_for: soon\n", "t.yaml:10:22: ", "");
+}
+
+/* Valid lifecycle options compile into the rule, and disable early firing where the outcome
+ * is no longer decided by the open slot alone. */
+static void test_rules_lifecycle_options_compile(void **state)
+{
+    (void)state;
+    tl_rules_errors errs;
+    tl_program *p = load_with("t.yaml",
+                              "rules:\n" RULE("A", "ratio(status == 'x')", "5m", "'> 10%'")
+                              "    resolve: '<= 5%'\n    keep_firing_for: 2m\n    confidence: 0.9\n    max_instances: 50\n"
+                              RULE("B", "count()", "5m", "'> 3'") RULE("C", "count()", "5m", "'> 3'")
+                              "    resolve: '< 1'\n",
+                              &opts0, &errs);
+    if (!p)
+        fail_msg("%s", errbuf);
+    const tl_rule *a = find_rule(p, "A"), *b = find_rule(p, "B"), *c = find_rule(p, "C");
+    assert_int_equal(a->has_resolve, 1);
+    assert_int_equal(a->resolve_op, TL_OP_LE);
+    assert_true(a->resolve_threshold == 0.05);
+    assert_int_equal(a->keep_firing_ms, 120000);
+    assert_true(fabs(a->confidence_z - 1.2816) < 1e-3); /* one-sided 90% */
+    assert_int_equal(a->max_instances, 50);
+    assert_int_equal(b->early, 1);
+    assert_int_equal(c->early, 0);
+    tl_program_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rules_error_lifecycle_options),
+        cmocka_unit_test(test_rules_lifecycle_options_compile),
         cmocka_unit_test(test_rules_shipped_pack_compiles),
         cmocka_unit_test(test_rules_shipped_pack_file_and_dir_agree),
         cmocka_unit_test(test_rules_missing_path_reported),

@@ -284,6 +284,116 @@ static void test_shard_fingerprints_distinct_per_series(void **state)
     tl_tl_free(t);
 }
 
+
+/* A rule template for the lifecycle options; %s is extra YAML lines. */
+#define RATIO_RULE(extra)                                                                      \
+    "rules:\n"                                                                                 \
+    "  - name: R\n"                                                                            \
+    "    filter: kind == \"tool_call\"\n"                                                     \
+    "    group_by: [service]\n"                                                                \
+    "    value: ratio(status != \"ok\")\n"                                                    \
+    "    window: 1m\n"                                                                         \
+    "    slot: 10s\n"                                                                          \
+    "    threshold: \"> 10%\"\n"                                                              \
+    "    min_events: 5\n"                                                                      \
+    "    severity: warning\n"                                                                  \
+    "    owner: o\n"                                                                           \
+    "    runbook: r.md\n"                                                                      \
+    "    summary: \"{{service}} {{value}}\"\n" extra
+
+/* A value hovering around the threshold flaps without hysteresis and does not with a
+ * recovery threshold (`resolve`). */
+static void test_shard_hysteresis_stops_flapping(void **state)
+{
+    (void)state;
+    /* alternate minutes at 14% and 8% errors: above and below 10% */
+    const char *bad = "kind=tool_call service=s status=ok";
+    for (int hyst = 0; hyst < 2; hyst++) {
+        tl_tl *t = tl_tl_new(hyst ? RATIO_RULE("    resolve: \"< 5%\"\n") : RATIO_RULE(""));
+        for (int m = 0; m < 20; m++)
+            tl_tl_every(t, T0 + m * MIN, T0 + (m + 1) * MIN, SEC / 2, bad, m % 2 ? 0.08 : 0.14, "status=error");
+        tl_tl_every(t, T0 + 20 * MIN, T0 + 25 * MIN, SEC / 2, bad, 0.0, NULL);
+        tl_tl_run(t, T0, T0 + 25 * MIN, 10 * SEC);
+        size_t fired = tl_tl_count(t, "R", TL_ALERT_FIRING), resolved = tl_tl_count(t, "R", TL_ALERT_RESOLVED);
+        if (hyst) {
+            /* fires once, stays firing while the value hovers, resolves once it is under 5% */
+            assert_int_equal(fired, 1);
+            assert_int_equal(resolved, 1);
+            assert_true(tl_tl_find(t, "R", TL_ALERT_RESOLVED)->ts > T0 + 20 * MIN);
+        } else {
+            assert_true(fired >= 5);
+            assert_true(resolved >= 5);
+        }
+        tl_tl_free(t);
+    }
+}
+
+/* keep_firing_for holds a firing alert open through a short dip. */
+static void test_shard_keep_firing_for(void **state)
+{
+    (void)state;
+    for (int keep = 0; keep < 2; keep++) {
+        tl_tl *t = tl_tl_new(keep ? RATIO_RULE("    keep_firing_for: 2m\n") : RATIO_RULE(""));
+        const char *ok = "kind=tool_call service=s status=ok";
+        tl_tl_every(t, T0, T0 + 5 * MIN, SEC, ok, 0.5, "status=error");
+        tl_tl_every(t, T0 + 5 * MIN, T0 + 7 * MIN, SEC, ok, 0.0, NULL);       /* a 2m dip */
+        tl_tl_every(t, T0 + 7 * MIN, T0 + 10 * MIN, SEC, ok, 0.5, "status=error");
+        tl_tl_every(t, T0 + 10 * MIN, T0 + 20 * MIN, SEC, ok, 0.0, NULL);
+        tl_tl_run(t, T0, T0 + 20 * MIN, 10 * SEC);
+        if (keep) {
+            assert_int_equal(tl_tl_count(t, "R", TL_ALERT_FIRING), 1);
+            assert_int_equal(tl_tl_count(t, "R", TL_ALERT_RESOLVED), 1);
+            /* resolves 2m after the condition stopped holding for good (~11m) */
+            const tl_tl_alert *r = tl_tl_find(t, "R", TL_ALERT_RESOLVED);
+            assert_true(r->ts >= T0 + 12 * MIN && r->ts <= T0 + 13 * MIN + 10 * SEC);
+        } else {
+            assert_int_equal(tl_tl_count(t, "R", TL_ALERT_FIRING), 2);
+        }
+        tl_tl_free(t);
+    }
+}
+
+/* confidence: a high ratio over few events is not enough evidence; over many it is. */
+static void test_shard_confidence_guard(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(RATIO_RULE("    confidence: 95%\n"));
+    /* both services fail 1 call in 6 (17% > 10%). few: 6 calls per 1m window, Wilson lower
+     * bound at 95% ~3%: no alert. many: 600 calls per window, lower bound ~14%: alert. */
+    tl_tl_every(t, T0, T0 + 10 * MIN, 10 * SEC, "kind=tool_call service=few status=ok", 1.0 / 6, "status=error");
+    tl_tl_every(t, T0, T0 + 10 * MIN, 100, "kind=tool_call service=many status=ok", 1.0 / 6, "status=error");
+    tl_tl_run(t, T0, T0 + 10 * MIN, 10 * SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "R", TL_ALERT_FIRING);
+    assert_non_null(f);
+    assert_string_equal(f->labels, "service=many");
+    assert_true(fabs(f->value - 1.0 / 6) < 0.01); /* the value reported is the ratio itself */
+    assert_int_equal(tl_tl_count(t, "R", TL_ALERT_FIRING), 1);
+    tl_tl_free(t);
+    /* without the guard both fire */
+    t = tl_tl_new(RATIO_RULE(""));
+    tl_tl_every(t, T0, T0 + 10 * MIN, 10 * SEC, "kind=tool_call service=few status=ok", 1.0 / 6, "status=error");
+    tl_tl_every(t, T0, T0 + 10 * MIN, 100, "kind=tool_call service=many status=ok", 1.0 / 6, "status=error");
+    tl_tl_run(t, T0, T0 + 10 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "R", TL_ALERT_FIRING), 2);
+    tl_tl_free(t);
+}
+
+/* max_instances caps active instances; the refused ones are counted, not dropped silently. */
+static void test_shard_max_instances(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(RATIO_RULE("    max_instances: 3\n"));
+    char spec[128];
+    for (int i = 0; i < 8; i++) {
+        snprintf(spec, sizeof spec, "kind=tool_call service=s%d status=error", i);
+        tl_tl_every(t, T0 + i * 100, T0 + 3 * MIN, SEC, spec, 0, NULL);
+    }
+    tl_tl_run(t, T0, T0 + 3 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "R", TL_ALERT_FIRING), 3);
+    assert_int_equal(tl_tl_capped(t), 5);
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -356,6 +466,10 @@ int main(void)
         cmocka_unit_test(test_shard_cost_per_success),
         cmocka_unit_test(test_shard_fingerprints_distinct_per_series),
         cmocka_unit_test(test_shard_steady_state_no_allocation),
+        cmocka_unit_test(test_shard_hysteresis_stops_flapping),
+        cmocka_unit_test(test_shard_keep_firing_for),
+        cmocka_unit_test(test_shard_confidence_guard),
+        cmocka_unit_test(test_shard_max_instances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
