@@ -116,13 +116,27 @@ typedef enum tl_agg {
     TL_AGG_QUANTILE  /* q */
 } tl_agg;
 
-typedef enum tl_vop { TL_V_NUM, TL_V_AGG, TL_V_ADD, TL_V_SUB, TL_V_MUL, TL_V_DIV, TL_V_NEG } tl_vop;
+typedef enum tl_vop {
+    TL_V_NUM,
+    TL_V_AGG,
+    TL_V_ADD,
+    TL_V_SUB,
+    TL_V_MUL,
+    TL_V_DIV,
+    TL_V_NEG,
+    TL_V_PREVIOUS, /* a over the window just before the current one */
+    TL_V_OFFSET,   /* a over the same window `shift_ms` ago, read from roll-ups */
+    TL_V_BASELINE  /* mean of a over each complete `res_ms` bucket of the last `period_ms` */
+} tl_vop;
 typedef struct tl_vnode {
     tl_vop op;
-    double num;     /* TL_V_NUM */
-    tl_agg agg;     /* TL_V_AGG */
-    uint32_t plan;  /* TL_V_AGG */
-    double q;       /* TL_AGG_QUANTILE */
+    double num;        /* TL_V_NUM */
+    tl_agg agg;        /* TL_V_AGG */
+    uint32_t plan;     /* TL_V_AGG */
+    double q;          /* TL_AGG_QUANTILE */
+    int64_t shift_ms;  /* TL_V_OFFSET */
+    int64_t period_ms; /* TL_V_BASELINE */
+    int64_t res_ms;    /* TL_V_OFFSET, TL_V_BASELINE: roll-up bucket width */
     struct tl_vnode *a, *b;
 } tl_vnode;
 

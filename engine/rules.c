@@ -539,6 +539,86 @@ static tl_unit combine_units(int op, tl_unit a, tl_unit b)
     return TL_UNIT_NONE;
 }
 
+static tl_vnode *compile_value(ctx *c, const tl_ynode *yn, const tl_expr *e, rule_build *rb, tl_unit *unit);
+
+/* A duration argument (`7d`, `1h`) of previous/offset/baseline. */
+static int duration_arg(ctx *c, const tl_ynode *yn, const tl_expr *call, size_t i, const char *what, int64_t *out)
+{
+    if (call->nargs <= i || call->args[i]->kind != TL_E_NUM || call->args[i]->suffix != TL_SUF_DURATION ||
+        call->args[i]->num <= 0)
+        return err_at(c, yn, call->nargs > i ? call->args[i]->pos : call->pos, "%s() needs %s as a duration, e.g. 7d",
+                      call->text, what);
+    *out = (int64_t)call->args[i]->num;
+    return 0;
+}
+
+/* previous(expr), offset(expr, shift[, resolution]), baseline(expr, period[, resolution]):
+ * expr is compiled again in a context whose plans keep the history these need. Offsets and
+ * baselines read roll-ups: slots of `resolution` (default 1h) kept for the whole period, so a
+ * 7-day baseline costs 168 buckets per series, never raw events. */
+static tl_vnode *compile_time_shift(ctx *c, const tl_ynode *yn, const tl_expr *e, rule_build *rb, tl_unit *unit)
+{
+    const char *fn = e->text;
+    int prev = fn[0] == 'p', base = fn[0] == 'b';
+    size_t want = prev ? 1 : 2;
+    if (e->nargs < want || e->nargs > want + (prev ? 0 : 1)) {
+        err_at(c, yn, e->pos, prev ? "previous() takes one value expression: previous(avg(cost_usd))"
+                              : base ? "baseline() takes a value, a period and an optional resolution: "
+                                       "baseline(avg(cost_usd), 7d, 1h)"
+                                     : "offset() takes a value, a shift and an optional resolution: offset(avg(cost_usd), 7d)");
+        return NULL;
+    }
+    tl_vnode *v = tl_calloc(1, sizeof *v);
+    if (!v) {
+        c->oom = 1;
+        return NULL;
+    }
+    v->op = prev ? TL_V_PREVIOUS : base ? TL_V_BASELINE : TL_V_OFFSET;
+    rule_build inner = *rb;
+    int64_t window = (int64_t)rb->window_slots * rb->width;
+    if (prev) {
+        inner.window_slots = rb->window_slots * 2;
+    } else {
+        int64_t amount, res = 3600000;
+        if (duration_arg(c, yn, e, 1, base ? "a period" : "a shift", &amount) < 0 ||
+            (e->nargs == 3 && duration_arg(c, yn, e, 2, "a resolution", &res) < 0))
+            goto fail;
+        if (res < 60000 || res < rb->width) {
+            err_at(c, yn, e->args[e->nargs - 1]->pos, "the roll-up resolution must be at least 1m and at least the rule's slot");
+            goto fail;
+        }
+        if (base && (amount % res || amount / res < 2)) {
+            err_at(c, yn, e->args[1]->pos, "the baseline period must be a whole number (>= 2) of %lld ms buckets",
+                   (long long)res);
+            goto fail;
+        }
+        int64_t span = base ? amount + res : amount + window + res;
+        if (span / res > MAX_SLOTS) {
+            err_at(c, yn, e->args[1]->pos, "this needs %lld roll-up buckets; at most %d (use a coarser resolution)",
+                   (long long)(span / res), MAX_SLOTS);
+            goto fail;
+        }
+        inner.width = res;
+        inner.window_slots = (uint32_t)((span + res - 1) / res);
+        if (base) {
+            v->period_ms = amount;
+        } else {
+            v->shift_ms = amount;
+        }
+        v->res_ms = res;
+    }
+    v->a = compile_value(c, yn, e->args[0], &inner, unit);
+    if (!v->a)
+        goto fail;
+    /* the rule's event count (min_events) comes from its current window, never from history */
+    if (rb->first_plan < 0 && prev)
+        rb->first_plan = inner.first_plan;
+    return v;
+fail:
+    tl_free(v);
+    return NULL;
+}
+
 static tl_vnode *compile_value(ctx *c, const tl_ynode *yn, const tl_expr *e, rule_build *rb, tl_unit *unit)
 {
     tl_vnode *v = tl_calloc(1, sizeof *v);
@@ -578,6 +658,11 @@ static tl_vnode *compile_value(ctx *c, const tl_ynode *yn, const tl_expr *e, rul
         goto fail;
     }
     const char *fn = e->text;
+    if (strcmp(fn, "previous") == 0 || strcmp(fn, "offset") == 0 || strcmp(fn, "baseline") == 0) {
+        tl_vnode *t = compile_time_shift(c, yn, e, rb, unit);
+        tl_free(v);
+        return t;
+    }
     v->op = TL_V_AGG;
     double q = -1;
     const tl_expr *field_arg = NULL;
@@ -1051,7 +1136,8 @@ static int load_rule(ctx *c, const tl_ynode *m)
         return -1;
     if (rb_.first_plan < 0) {
         vnode_free(value);
-        return err_at(c, n_value, 0, "value uses no aggregate; it would be a constant");
+        return err_at(c, n_value, 0, "value needs an aggregate over the current window (previous/offset/baseline "
+                                     "alone only describe the past)");
     }
     /* Threshold units and reachability (checked even when other keys were wrong, so that one
      * run of `tripline check` reports everything). */

@@ -146,17 +146,21 @@ typedef struct eval_ctx {
     int64_t now_epoch;
 } eval_ctx;
 
-static double agg_value(eval_ctx *e, const tl_vnode *v)
+/* An aggregate over the window [end_ms - len_ms, end_ms), read from its plan's slots (each
+ * plan has its own slot width: roll-ups for baselines and offsets use coarse ones). */
+static double agg_value(eval_ctx *e, const tl_vnode *v, int64_t end_ms, int64_t len_ms)
 {
     const tl_plan *pl = &e->s->prog->plans[v->plan];
     const tl_planstate *st = tl_series_at(e->se, pl->offset);
+    int64_t epoch = tl_epoch(end_ms - 1, pl->width_ms);
+    uint32_t k = (uint32_t)((len_ms + pl->width_ms - 1) / pl->width_ms);
     tl_winagg w;
+    tl_window_read(pl, st, epoch, k, &w);
     if (v->agg == TL_AGG_QUANTILE) {
-        tl_window_read(pl, st, e->now_epoch, e->r->window_slots, &w);
         if (!w.nv)
             return NAN;
         tl_sketch_acc_reset(&e->s->acc);
-        tl_window_read_sketch(pl, st, e->now_epoch, e->r->window_slots, e->s->pool, &e->s->acc);
+        tl_window_read_sketch(pl, st, epoch, k, e->s->pool, &e->s->acc);
         double q = tl_sketch_acc_quantile(&e->s->acc, v->q);
         /* the sketch's bins are approximate; the exact min/max are known */
         if (q < w.min)
@@ -165,12 +169,11 @@ static double agg_value(eval_ctx *e, const tl_vnode *v)
             q = w.max;
         return q;
     }
-    tl_window_read(pl, st, e->now_epoch, e->r->window_slots, &w);
     switch (v->agg) {
     case TL_AGG_COUNT: return (double)w.n;
     case TL_AGG_HITS: return (double)w.hits;
     case TL_AGG_RATIO: return w.n ? (double)w.hits / (double)w.n : NAN;
-    case TL_AGG_RATE: return (double)w.n / ((double)e->r->window_ms / 1000.0);
+    case TL_AGG_RATE: return (double)w.n / ((double)len_ms / 1000.0);
     case TL_AGG_SUM: return w.sum;
     case TL_AGG_AVG: return w.nv ? w.sum / (double)w.nv : NAN;
     case TL_AGG_MIN: return w.nv ? w.min : NAN;
@@ -179,18 +182,36 @@ static double agg_value(eval_ctx *e, const tl_vnode *v)
     }
 }
 
-static double vvalue(eval_ctx *e, const tl_vnode *v)
+static double vvalue(eval_ctx *e, const tl_vnode *v, int64_t end_ms, int64_t len_ms)
 {
     switch (v->op) {
     case TL_V_NUM: return v->num;
-    case TL_V_AGG: return agg_value(e, v);
-    case TL_V_NEG: return -vvalue(e, v->a);
-    case TL_V_ADD: return vvalue(e, v->a) + vvalue(e, v->b);
-    case TL_V_SUB: return vvalue(e, v->a) - vvalue(e, v->b);
-    case TL_V_MUL: return vvalue(e, v->a) * vvalue(e, v->b);
+    case TL_V_AGG: return agg_value(e, v, end_ms, len_ms);
+    case TL_V_NEG: return -vvalue(e, v->a, end_ms, len_ms);
+    case TL_V_ADD: return vvalue(e, v->a, end_ms, len_ms) + vvalue(e, v->b, end_ms, len_ms);
+    case TL_V_SUB: return vvalue(e, v->a, end_ms, len_ms) - vvalue(e, v->b, end_ms, len_ms);
+    case TL_V_MUL: return vvalue(e, v->a, end_ms, len_ms) * vvalue(e, v->b, end_ms, len_ms);
     case TL_V_DIV: {
-        double b = vvalue(e, v->b);
-        return b == 0 ? NAN : vvalue(e, v->a) / b;
+        double b = vvalue(e, v->b, end_ms, len_ms);
+        return b == 0 ? NAN : vvalue(e, v->a, end_ms, len_ms) / b;
+    }
+    case TL_V_PREVIOUS:
+        return vvalue(e, v->a, end_ms - len_ms, len_ms);
+    case TL_V_OFFSET:
+        return vvalue(e, v->a, end_ms - v->shift_ms, len_ms);
+    case TL_V_BASELINE: {
+        /* complete buckets before the one in progress; buckets without data are skipped */
+        int64_t cur = tl_epoch(end_ms - 1, v->res_ms), nb = v->period_ms / v->res_ms;
+        double sum = 0;
+        int64_t used = 0;
+        for (int64_t b = cur - nb; b < cur; b++) {
+            double x = vvalue(e, v->a, (b + 1) * v->res_ms, v->res_ms);
+            if (!isnan(x)) {
+                sum += x;
+                used++;
+            }
+        }
+        return used ? sum / (double)used : NAN;
     }
     }
     return NAN;
@@ -399,7 +420,7 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
     double value = NAN;
     int cond = 0, defined = 0;
     if (w.n >= r->min_events && w.n > 0) {
-        value = vvalue(&e, r->value);
+        value = vvalue(&e, r->value, at, r->window_ms);
         defined = !isnan(value);
         double tested = value;
         if (r->confidence_z > 0 && defined)

@@ -9,6 +9,11 @@ static inline tl_mslot *mslots(tl_planstate *st) { return (tl_mslot *)(st + 1); 
 static inline const tl_cslot *ccslots(const tl_planstate *st) { return (const tl_cslot *)(st + 1); }
 static inline const tl_mslot *cmslots(const tl_planstate *st) { return (const tl_mslot *)(st + 1); }
 
+static inline uint32_t slot_of(const tl_plan *plan, int64_t e)
+{
+    return (uint32_t)(((e % plan->nslots) + plan->nslots) % plan->nslots);
+}
+
 uint32_t tl_window_state_size(tl_plan_kind kind, uint32_t nslots)
 {
     size_t slot = kind == TL_PLAN_COUNTER ? sizeof(tl_cslot) : sizeof(tl_mslot);
@@ -87,7 +92,7 @@ int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, c
     int64_t e = tl_epoch(c->ts, plan->width_ms);
     if (e < low_epoch)
         return 1;
-    uint32_t i = (uint32_t)(((e % plan->nslots) + plan->nslots) % plan->nslots);
+    uint32_t i = slot_of(plan, e);
     int rc = 0;
     if (plan->kind == TL_PLAN_COUNTER) {
         tl_cslot *s = &cslots(st)[i];
@@ -128,34 +133,39 @@ int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, c
     return rc;
 }
 
+/* Reads visit the k epochs of the window directly (O(k), not O(ring)): a baseline reads one
+ * bucket at a time from a ring of hundreds. */
 void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epoch, uint32_t k, tl_winagg *out)
 {
     memset(out, 0, sizeof *out);
     out->min = INFINITY;
     out->max = -INFINITY;
-    int64_t lo = now_epoch - (int64_t)k;
+    if (k > plan->nslots)
+        k = plan->nslots;
     if (plan->kind == TL_PLAN_COUNTER) {
         const tl_cslot *s = ccslots(st);
-        for (uint32_t i = 0; i < plan->nslots; i++) {
-            if (s[i].epoch > lo && s[i].epoch <= now_epoch) {
-                out->n += s[i].n;
-                out->hits += s[i].hits;
+        for (int64_t e = now_epoch - (int64_t)k + 1; e <= now_epoch; e++) {
+            const tl_cslot *x = &s[slot_of(plan, e)];
+            if (x->epoch == e) {
+                out->n += x->n;
+                out->hits += x->hits;
             }
         }
         return;
     }
     const tl_mslot *s = cmslots(st);
-    for (uint32_t i = 0; i < plan->nslots; i++) {
-        if (s[i].epoch > lo && s[i].epoch <= now_epoch) {
-            out->n += s[i].n;
-            out->nv += s[i].nv;
-            out->sum += s[i].sum;
-            if (s[i].nv) {
-                if (s[i].min < out->min)
-                    out->min = s[i].min;
-                if (s[i].max > out->max)
-                    out->max = s[i].max;
-            }
+    for (int64_t e = now_epoch - (int64_t)k + 1; e <= now_epoch; e++) {
+        const tl_mslot *x = &s[slot_of(plan, e)];
+        if (x->epoch != e)
+            continue;
+        out->n += x->n;
+        out->nv += x->nv;
+        out->sum += x->sum;
+        if (x->nv) {
+            if (x->min < out->min)
+                out->min = x->min;
+            if (x->max > out->max)
+                out->max = x->max;
         }
     }
 }
@@ -165,11 +175,14 @@ void tl_window_read_sketch(const tl_plan *plan, const tl_planstate *st, int64_t 
 {
     if (plan->kind != TL_PLAN_SKETCH)
         return;
-    int64_t lo = now_epoch - (int64_t)k;
+    if (k > plan->nslots)
+        k = plan->nslots;
     const tl_mslot *s = cmslots(st);
-    for (uint32_t i = 0; i < plan->nslots; i++)
-        if (s[i].epoch > lo && s[i].epoch <= now_epoch && s[i].sk)
-            tl_sketch_acc_merge(acc, pool, s[i].sk);
+    for (int64_t e = now_epoch - (int64_t)k + 1; e <= now_epoch; e++) {
+        const tl_mslot *x = &s[slot_of(plan, e)];
+        if (x->epoch == e && x->sk)
+            tl_sketch_acc_merge(acc, pool, x->sk);
+    }
 }
 
 int tl_window_live(const tl_plan *plan, const tl_planstate *st, int64_t min_epoch)

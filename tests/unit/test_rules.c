@@ -894,7 +894,8 @@ static void test_rules_error_value_without_aggregate(void **state)
 {
     (void)state;
     expect_one("A", "latency_ms", "5m", "'> 1'", "", "t.yaml:3:12: ", "a value must aggregate over the window");
-    expect_one("A", "1 + 2", "5m", "'> 1'", "", "t.yaml:3:12: ", "value uses no aggregate");
+    expect_one("A", "1 + 2", "5m", "'> 1'", "", "t.yaml:3:12: ", "value needs an aggregate over the current window");
+    expect_one("A", "baseline(avg(cost_usd), 7d)", "5m", "'> 1'", "", "t.yaml:3:12: ", "value needs an aggregate over the current window");
     expect_one("A", "\"'text'\"", "5m", "'> 1'", "", "t.yaml:3:13: ", "expected an aggregate");
     expect_one("A", "count() > 5", "5m", "'> 1'", "", "t.yaml:3:12: ", "expected an aggregate");
 }
