@@ -53,7 +53,9 @@ void tl_tl_every(tl_tl *t, int64_t from, int64_t to, int64_t step, const char *s
                  const char *bad_spec);
 /* Interleave: events are buffered and folded in time order when tl_tl_run/eval runs. */
 void tl_tl_eval(tl_tl *t, int64_t wm);
-/* Fold buffered events up to each evaluation time and evaluate every `step` in [from, to]. */
+/* Fold buffered events up to each evaluation time and evaluate every `step` in [from, to].
+ * Keep `step` within the lead (2m): the engine never folds events further ahead of an
+ * evaluation than that, and slot rings only have room for it. */
 void tl_tl_run(tl_tl *t, int64_t from, int64_t to, int64_t step);
 
 size_t tl_tl_nalerts(const tl_tl *t);

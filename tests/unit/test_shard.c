@@ -394,6 +394,91 @@ static void test_shard_max_instances(void **state)
     tl_tl_free(t);
 }
 
+
+/* "average cost per request doubled compared with the 7-day baseline": a week at $0.010 per
+ * call, then $0.025 fires (2.5x the hourly baseline) and $0.015 (1.5x) does not. The baseline
+ * comes from hourly roll-ups, so the check costs 168 buckets per series, not a week of slots. */
+static void test_shard_baseline_7d(void **state)
+{
+    (void)state;
+    const char *rule = "rules:\n"
+                       "  - name: CostDoubled\n"
+                       "    filter: kind == \"llm_call\"\n"
+                       "    group_by: [service]\n"
+                       "    value: avg(cost_usd) / baseline(avg(cost_usd), 7d)\n"
+                       "    window: 10m\n"
+                       "    slot: 1m\n"
+                       "    threshold: \"> 2\"\n"
+                       "    min_events: 5\n"
+                       "    for: 10m\n"
+                       "    severity: warning\n"
+                       "    owner: finops\n"
+                       "    runbook: r.md\n"
+                       "    summary: \"{{service}} cost {{value}}x its 7-day baseline\"\n";
+    tl_tl *t = tl_tl_new(rule);
+    const int64_t day = 24 * 60 * MIN, week = 7 * day;
+    tl_tl_every(t, T0, T0 + week, MIN, "kind=llm_call service=up cost_usd=0.010", 0, NULL);
+    tl_tl_every(t, T0, T0 + week, MIN, "kind=llm_call service=flat cost_usd=0.010", 0, NULL);
+    tl_tl_every(t, T0 + week, T0 + week + 2 * 60 * MIN, MIN, "kind=llm_call service=up cost_usd=0.025", 0, NULL);
+    tl_tl_every(t, T0 + week, T0 + week + 2 * 60 * MIN, MIN, "kind=llm_call service=flat cost_usd=0.015", 0, NULL);
+    tl_tl_run(t, T0, T0 + week + 2 * 60 * MIN, MIN); /* steps within the 2m lead, as the engine ensures */
+    assert_int_equal(tl_tl_count(t, "CostDoubled", TL_ALERT_FIRING), 1);
+    const tl_tl_alert *f = tl_tl_find(t, "CostDoubled", TL_ALERT_FIRING);
+    assert_string_equal(f->labels, "service=up");
+    assert_true(fabs(f->value - 2.5) < 0.01);
+    /* the 10m average passes 2x the baseline once 7 of its 10 minutes are new calls (+7m):
+     * pending from then, firing 10m later */
+    assert_int_equal(f->ts, T0 + week + 17 * MIN);
+    tl_tl_free(t);
+}
+
+/* Spike against the previous window, and the same window a day earlier. */
+static void test_shard_previous_and_offset(void **state)
+{
+    (void)state;
+    const char *rules = "rules:\n"
+                        "  - name: Spike\n"
+                        "    group_by: [service]\n"
+                        "    value: count() / previous(count())\n"
+                        "    window: 5m\n"
+                        "    slot: 1m\n"
+                        "    threshold: \"> 3\"\n"
+                        "    min_events: 10\n"
+                        "    severity: warning\n"
+                        "    owner: o\n"
+                        "    runbook: r.md\n"
+                        "    summary: s\n"
+                        "  - name: DayOverDay\n"
+                        "    group_by: [service]\n"
+                        "    value: count() / offset(count(), 1d)\n"
+                        "    window: 1h\n"
+                        "    slot: 5m\n"
+                        "    threshold: \"> 1.8\"\n"
+                        "    min_events: 10\n"
+                        "    severity: info\n"
+                        "    owner: o\n"
+                        "    runbook: r.md\n"
+                        "    summary: s\n";
+    tl_tl *t = tl_tl_new(rules);
+    const int64_t day = 24 * 60 * MIN;
+    /* day 1: 1 event/min; day 2: the same until 12:00, then 2/min; at 18:00 a burst of 10/min */
+    tl_tl_every(t, T0, T0 + day + 12 * 60 * MIN, MIN, "service=s", 0, NULL);
+    tl_tl_every(t, T0 + day + 12 * 60 * MIN, T0 + day + 18 * 60 * MIN, 30 * SEC, "service=s", 0, NULL);
+    tl_tl_every(t, T0 + day + 18 * 60 * MIN, T0 + day + 19 * 60 * MIN, 6 * SEC, "service=s", 0, NULL);
+    tl_tl_run(t, T0, T0 + day + 19 * 60 * MIN, MIN);
+    /* the 2x step day over day fires about an hour after 12:00 (the 1h window fills) */
+    const tl_tl_alert *d = tl_tl_find(t, "DayOverDay", TL_ALERT_FIRING);
+    assert_non_null(d);
+    assert_true(d->ts >= T0 + day + 12 * 60 * MIN + 40 * MIN && d->ts <= T0 + day + 13 * 60 * MIN + 5 * MIN);
+    assert_true(d->value > 1.8 && d->value <= 2.01);
+    /* the 5x burst against the previous 5 minutes fires within minutes of 18:00, once */
+    const tl_tl_alert *sp = tl_tl_find(t, "Spike", TL_ALERT_FIRING);
+    assert_non_null(sp);
+    assert_true(sp->ts >= T0 + day + 18 * 60 * MIN && sp->ts <= T0 + day + 18 * 60 * MIN + 5 * MIN);
+    assert_int_equal(tl_tl_count(t, "Spike", TL_ALERT_FIRING), 1);
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -470,6 +555,8 @@ int main(void)
         cmocka_unit_test(test_shard_keep_firing_for),
         cmocka_unit_test(test_shard_confidence_guard),
         cmocka_unit_test(test_shard_max_instances),
+        cmocka_unit_test(test_shard_baseline_7d),
+        cmocka_unit_test(test_shard_previous_and_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
