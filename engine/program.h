@@ -140,6 +140,15 @@ typedef struct tl_vnode {
     struct tl_vnode *a, *b;
 } tl_vnode;
 
+/* No data: fewer than min_events events in the window, or an undefined value (0/0). */
+typedef enum tl_no_data {
+    TL_NODATA_RESOLVE = 0, /* the condition does not hold: pending resets, firing resolves */
+    TL_NODATA_KEEP,        /* the last state's condition continues: pending may still fire,
+                              firing stays firing (and re-notifies) */
+    TL_NODATA_IGNORE,      /* the evaluation is skipped: nothing changes, nothing is sent */
+    TL_NODATA_ALERT        /* the condition holds: fires after `for` (absence alerts) */
+} tl_no_data;
+
 typedef struct tl_rule {
     char *name;
     char *file;       /* where it was defined, for messages */
@@ -177,6 +186,8 @@ typedef struct tl_rule {
     double confidence_z;    /* > 0: a ratio rule compares the Wilson lower bound of the ratio at
                                this z (one-sided) with the threshold, not the ratio itself */
     uint32_t max_instances; /* 0 = no cap on pending+firing instances of this rule */
+    tl_no_data no_data;     /* what an evaluation without data (fewer than min_events, or an
+                               undefined value) means */
 } tl_rule;
 
 typedef struct tl_program {

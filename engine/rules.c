@@ -787,7 +787,7 @@ static double tl_normal_quantile(double p)
 static const char *const rule_keys[] = {"name", "description", "filter", "group_by", "value", "window", "slot",
                                         "threshold", "min_events", "for", "severity", "owner", "runbook",
                                         "summary", "labels", "renotify_interval", "keep_firing_for", "resolve",
-                                        "confidence", "max_instances", NULL};
+                                        "confidence", "max_instances", "no_data", NULL};
 
 static char *err_buf(void)
 {
@@ -1026,6 +1026,22 @@ static int load_rule(ctx *c, const tl_ynode *m)
     int64_t min_events = 1;
     if ((n = tl_ynode_get(m, "min_events")) && tl_ynode_int(c->doc, n, 0, INT32_MAX, &min_events, err_buf(), 512) < 0)
         bad |= yerr(c);
+    tl_no_data no_data = TL_NODATA_RESOLVE;
+    if ((n = tl_ynode_get(m, "no_data"))) {
+        static const char *const names[] = {"resolve", "keep", "ignore", "alert"};
+        const char *v = NULL;
+        if (tl_ynode_str(c->doc, n, &v, err_buf(), 512) < 0) {
+            bad |= yerr(c);
+        } else {
+            size_t k;
+            for (k = 0; k < 4 && strcmp(v, names[k]) != 0; k++)
+                ;
+            if (k == 4)
+                bad |= err_at(c, n, 0, "no_data must be resolve, keep, ignore or alert, not '%s'", v);
+            else
+                no_data = (tl_no_data)k;
+        }
+    }
     int64_t keep_firing = 0, max_instances = 0;
     if ((n = tl_ynode_get(m, "keep_firing_for")) && tl_ynode_duration(c->doc, n, &keep_firing, err_buf(), 512) < 0)
         bad |= yerr(c);
@@ -1238,6 +1254,9 @@ static int load_rule(ctx *c, const tl_ynode *m)
     r->resolve_op = guard.resolve_op;
     r->resolve_threshold = guard.resolve_thr;
     r->confidence_z = guard.z;
+    r->no_data = no_data;
+    if (no_data == TL_NODATA_ALERT)
+        r->early = 0; /* absence is only known when a slot closes */
     r->op = op;
     r->threshold = thr;
     r->severity = tl_strdup(sev);

@@ -427,6 +427,14 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
             tested = wilson_lower(value, (double)w.n, r->confidence_z);
         cond = compare(tested, r->op, r->threshold);
     }
+    if (!defined) {
+        switch (r->no_data) {
+        case TL_NODATA_RESOLVE: break;
+        case TL_NODATA_IGNORE: return 0;
+        case TL_NODATA_KEEP: cond = in->state != TL_INST_INACTIVE; break;
+        case TL_NODATA_ALERT: cond = 1; break;
+        }
+    }
     s->st.evaluations++;
     if (early) {
         /* only the firing transition, and only when the closing evaluation will take it */
@@ -479,7 +487,7 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
     case TL_INST_FIRING: {
         /* still firing: the condition holds, or with a recovery threshold (hysteresis) the
          * value has not come back past it; no data always counts as recovered */
-        int still = r->has_resolve ? defined && !compare(value, r->resolve_op, r->resolve_threshold) : cond;
+        int still = r->has_resolve && defined ? !compare(value, r->resolve_op, r->resolve_threshold) : cond;
         if (!still) {
             if (in->clear_since == INT64_MIN)
                 in->clear_since = at;

@@ -479,6 +479,67 @@ static void test_shard_previous_and_offset(void **state)
     tl_tl_free(t);
 }
 
+
+/* "no events from service X for 5 minutes": count() < 1 with no_data: alert fires once the
+ * window has drained and the condition has held for `for`; it resolves when events return. */
+static void test_shard_absence_alert(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: NoTraffic\n"
+                         "    group_by: [service]\n"
+                         "    value: count()\n"
+                         "    window: 5m\n"
+                         "    slot: 10s\n"
+                         "    threshold: \"< 1\"\n"
+                         "    for: 5m\n"
+                         "    no_data: alert\n"
+                         "    severity: critical\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"no events from {{service}} for 10m\"\n");
+    tl_tl_every(t, T0, T0 + 10 * MIN, SEC, "service=quiet", 0, NULL);
+    tl_tl_every(t, T0 + 30 * MIN, T0 + 40 * MIN, SEC, "service=quiet", 0, NULL);
+    tl_tl_every(t, T0, T0 + 40 * MIN, SEC, "service=busy", 0, NULL);
+    tl_tl_run(t, T0, T0 + 40 * MIN, 10 * SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "NoTraffic", TL_ALERT_FIRING), *r = tl_tl_find(t, "NoTraffic", TL_ALERT_RESOLVED);
+    assert_non_null(f);
+    assert_string_equal(f->labels, "service=quiet");
+    assert_true(f->ts >= T0 + 20 * MIN && f->ts <= T0 + 20 * MIN + 20 * SEC); /* drained at 15m, +5m */
+    assert_non_null(r);
+    assert_true(r->ts >= T0 + 30 * MIN && r->ts <= T0 + 30 * MIN + 20 * SEC);
+    assert_int_equal(tl_tl_count(t, "NoTraffic", TL_ALERT_FIRING), 1);
+    tl_tl_free(t);
+}
+
+/* When data stops under a firing alert: resolve (default) resolves, keep stays firing and
+ * keeps re-notifying, ignore stays firing silently. */
+static void test_shard_no_data_policies(void **state)
+{
+    (void)state;
+    static const char *const policy[] = {"resolve", "keep", "ignore"};
+    for (int i = 0; i < 3; i++) {
+        char yaml[2048];
+        snprintf(yaml, sizeof yaml, "%s    no_data: %s\n    renotify_interval: 5m\n", RATIO_RULE(""), policy[i]);
+        tl_tl *t = tl_tl_new(yaml);
+        tl_tl_every(t, T0, T0 + 5 * MIN, SEC, "kind=tool_call service=s status=error", 0, NULL);
+        tl_tl_run(t, T0, T0 + 30 * MIN, 10 * SEC);
+        size_t fired = tl_tl_count(t, "R", TL_ALERT_FIRING), resolved = tl_tl_count(t, "R", TL_ALERT_RESOLVED);
+        /* firing at 0:10 and re-notified at 5:10 while data still covers the 1m window */
+        if (i == 0) {
+            assert_int_equal(fired, 2);
+            assert_int_equal(resolved, 1);
+        } else if (i == 1) {
+            assert_int_equal(resolved, 0);
+            assert_int_equal(fired, 6); /* and every 5m through the gap: 10:10 ... 25:10 */
+        } else {
+            assert_int_equal(resolved, 0);
+            assert_int_equal(fired, 2); /* nothing more during the gap */
+        }
+        tl_tl_free(t);
+    }
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -557,6 +618,8 @@ int main(void)
         cmocka_unit_test(test_shard_max_instances),
         cmocka_unit_test(test_shard_baseline_7d),
         cmocka_unit_test(test_shard_previous_and_offset),
+        cmocka_unit_test(test_shard_absence_alert),
+        cmocka_unit_test(test_shard_no_data_policies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
