@@ -188,6 +188,8 @@ typedef struct tl_rule {
     uint32_t max_instances; /* 0 = no cap on pending+firing instances of this rule */
     tl_no_data no_data;     /* what an evaluation without data (fewer than min_events, or an
                                undefined value) means */
+    int32_t inhibited_by;   /* threshold levels: the rule of the next higher level (same name,
+                               same group); while it fires on a series, this one does not. -1 */
 } tl_rule;
 
 typedef struct tl_program {

@@ -986,7 +986,11 @@ static int load_rule(ctx *c, const tl_ynode *m)
     const char *name, *sev, *owner, *rb, *sum, *desc, *value_src, *filter_src;
     bad |= get_str(c, m, "name", 1, &n_name, &name);
     bad |= get_str(c, m, "value", 1, &n_value, &value_src);
-    bad |= get_str(c, m, "severity", 1, &n_sev, &sev);
+    const tl_ynode *n_thr_early = tl_ynode_get(m, "threshold");
+    int leveled = n_thr_early && n_thr_early->type == TL_Y_MAP;
+    bad |= get_str(c, m, "severity", !leveled, &n_sev, &sev);
+    if (leveled && n_sev)
+        bad |= err_at(c, n_sev, 0, "severity comes from the threshold's levels (critical:, warning:, ...); remove it");
     bad |= get_str(c, m, "owner", 1, &n_owner, &owner);
     bad |= get_str(c, m, "runbook", 1, &n_rb, &rb);
     bad |= get_str(c, m, "summary", 1, &n_sum, &sum);
@@ -1063,17 +1067,72 @@ static int load_rule(ctx *c, const tl_ynode *m)
             bad |= err_at(c, at, 0, "window needs %lld slots; at most %d (use a larger slot)",
                           (long long)(window / slot), MAX_SLOTS);
     }
-    tl_cmp_op op = TL_OP_GT;
-    double thr = 0;
-    tl_num_suffix suf = TL_SUF_NONE;
+    /* One threshold, or one per severity level (critical first): each level becomes a rule of
+     * its own with a `severity` label, and a higher level that is firing silences the lower
+     * ones on the same series. */
+    static const char *const level_names[] = {"critical", "error", "warning", "info"};
+    struct level {
+        tl_cmp_op op;
+        double thr;
+        tl_num_suffix suf;
+        const char *sev;
+        const tl_ynode *node;
+    } lv[4];
+    int nlv = 0;
     const tl_ynode *n_thr = tl_ynode_get(m, "threshold");
     int thr_ok = 0;
-    if (!n_thr)
+    if (!n_thr) {
         bad |= err_at(c, m, 0, "rule is missing 'threshold' (e.g. threshold: \"> 10%%\")");
-    else if (parse_threshold(c, n_thr, &op, &thr, &suf) < 0)
-        bad = 1;
-    else
-        thr_ok = 1;
+    } else if (n_thr->type == TL_Y_MAP) {
+        static const char *const keys[] = {"critical", "error", "warning", "info", NULL};
+        int ok = 1;
+        if (tl_ynode_check_keys(c->doc, n_thr, keys, err_buf(), 512) < 0)
+            bad |= yerr(c), ok = 0;
+        for (int k = 0; k < 4; k++) {
+            const tl_ynode *x = tl_ynode_get(n_thr, level_names[k]);
+            if (!x)
+                continue;
+            struct level *l = &lv[nlv];
+            l->sev = level_names[k];
+            l->node = x;
+            l->suf = TL_SUF_NONE;
+            if (parse_threshold(c, x, &l->op, &l->thr, &l->suf) < 0)
+                ok = 0;
+            nlv++;
+        }
+        if (!nlv) {
+            if (ok)
+                bad |= err_at(c, n_thr, 0, "threshold levels need at least one of critical, error, warning, info");
+        } else if (ok) {
+            for (int k = 1; k < nlv; k++) {
+                int up = lv[0].op == TL_OP_GT || lv[0].op == TL_OP_GE;
+                int kup = lv[k].op == TL_OP_GT || lv[k].op == TL_OP_GE;
+                if (up != kup || lv[k].op == TL_OP_EQ || lv[k].op == TL_OP_NE || lv[0].op == TL_OP_EQ ||
+                    lv[0].op == TL_OP_NE) {
+                    bad |= err_at(c, lv[k].node, 0, "all levels must compare the same way (all > / >= or all < / <=)");
+                    ok = 0;
+                } else if (up ? lv[k].thr > lv[k - 1].thr : lv[k].thr < lv[k - 1].thr) {
+                    bad |= err_at(c, lv[k].node, 0, "the %s threshold must not be beyond the %s threshold", lv[k].sev,
+                                  lv[k - 1].sev);
+                    ok = 0;
+                }
+            }
+            thr_ok = ok;
+        }
+        if (!ok)
+            bad = 1;
+    } else {
+        lv[0].sev = NULL; /* from `severity` */
+        lv[0].node = n_thr;
+        lv[0].suf = TL_SUF_NONE;
+        if (parse_threshold(c, n_thr, &lv[0].op, &lv[0].thr, &lv[0].suf) < 0)
+            bad = 1;
+        else
+            thr_ok = 1;
+        nlv = 1;
+    }
+    tl_cmp_op op = nlv ? lv[0].op : TL_OP_GT;
+    double thr = nlv ? lv[0].thr : 0;
 
     /* group_by */
     char *labels[MAX_LABELS];
@@ -1147,9 +1206,10 @@ static int load_rule(ctx *c, const tl_ynode *m)
     rb_.filter = (uint32_t)f;
     tl_unit unit = TL_UNIT_NONE;
     tl_vnode *value = compile_value(c, n_value, value_e, &rb_, &unit);
-    tl_expr_free(value_e);
-    if (!value)
+    if (!value) {
+        tl_expr_free(value_e);
         return -1;
+    }
     if (rb_.first_plan < 0) {
         vnode_free(value);
         return err_at(c, n_value, 0, "value needs an aggregate over the current window (previous/offset/baseline "
@@ -1157,20 +1217,24 @@ static int load_rule(ctx *c, const tl_ynode *m)
     }
     /* Threshold units and reachability (checked even when other keys were wrong, so that one
      * run of `tripline check` reports everything). */
-    if (thr_ok) {
+    for (int k = 0; thr_ok && k < nlv; k++) {
+        tl_cmp_op lop = lv[k].op;
+        double lthr = lv[k].thr;
+        tl_num_suffix suf = lv[k].suf;
+        const tl_ynode *ln = lv[k].node;
         if (suf == TL_SUF_PERCENT && unit != TL_UNIT_RATIO)
-            bad |= err_at(c, n_thr, 0, "a percentage threshold needs a ratio value; this value is in %s",
+            bad |= err_at(c, ln, 0, "a percentage threshold needs a ratio value; this value is in %s",
                           tl_unit_name(unit));
         if (suf == TL_SUF_DURATION && unit != TL_UNIT_MS)
-            bad |= err_at(c, n_thr, 0,
+            bad |= err_at(c, ln, 0,
                           "a duration threshold needs a duration value (e.g. p95(latency_ms)); this value is in %s",
                           tl_unit_name(unit));
-        if (unit == TL_UNIT_RATIO && ((op == TL_OP_GT && thr >= 1) || (op == TL_OP_GE && thr > 1) ||
-                                      (op == TL_OP_LT && thr <= 0) || (op == TL_OP_LE && thr < 0)))
-            bad |= err_at(c, n_thr, 0, "threshold can never be met: a ratio is between 0 and 100%%");
+        if (unit == TL_UNIT_RATIO && ((lop == TL_OP_GT && lthr >= 1) || (lop == TL_OP_GE && lthr > 1) ||
+                                      (lop == TL_OP_LT && lthr <= 0) || (lop == TL_OP_LE && lthr < 0)))
+            bad |= err_at(c, ln, 0, "threshold can never be met: a ratio is between 0 and 100%%");
         if ((unit == TL_UNIT_COUNT || unit == TL_UNIT_PER_SEC) &&
-            ((op == TL_OP_LT && thr <= 0) || (op == TL_OP_LE && thr < 0)))
-            bad |= err_at(c, n_thr, 0, "threshold can never be met: a count is never negative");
+            ((lop == TL_OP_LT && lthr <= 0) || (lop == TL_OP_LE && lthr < 0)))
+            bad |= err_at(c, ln, 0, "threshold can never be met: a count is never negative");
     }
     /* hysteresis and the statistical guard */
     struct {
@@ -1180,7 +1244,9 @@ static int load_rule(ctx *c, const tl_ynode *m)
         double z;
     } guard = {0, TL_OP_LT, 0, 0};
     const tl_ynode *n_res = tl_ynode_get(m, "resolve");
-    if (n_res && thr_ok) {
+    if (n_res && thr_ok && leveled) {
+        bad |= err_at(c, n_res, 0, "resolve cannot be combined with per-severity threshold levels yet");
+    } else if (n_res && thr_ok) {
         tl_num_suffix rsuf = TL_SUF_NONE;
         int up = op == TL_OP_GT || op == TL_OP_GE;
         if (parse_threshold(c, n_res, &guard.resolve_op, &guard.resolve_thr, &rsuf) < 0) {
@@ -1224,55 +1290,82 @@ static int load_rule(ctx *c, const tl_ynode *m)
     tl_template *description = desc ? compile_template(c, n_desc, desc, grp, n_labels) : NULL;
     if ((sum && !summary) || (desc && !description))
         bad = 1;
-    if (bad || grow(c, (void **)&c->p->rules, &c->cap_rules, c->p->nrules, sizeof *c->p->rules) < 0) {
+    if (bad) {
         vnode_free(value);
+        tl_expr_free(value_e);
         tl_template_destroy(summary);
         tl_template_destroy(description);
         return -1;
     }
-    tl_rule *r = &c->p->rules[c->p->nrules];
-    memset(r, 0, sizeof *r);
-    r->name = tl_strdup(name);
-    r->file = tl_strdup(c->doc->path);
-    r->line = m->line;
-    r->group = (uint32_t)g;
-    r->filter = (uint32_t)f;
-    r->count_plan = (uint32_t)rb_.first_plan;
-    r->value = value;
-    r->metric = tl_strdup(value_src);
-    r->unit = unit;
-    r->window_ms = window;
-    r->width_ms = slot;
-    r->window_slots = (uint32_t)(window / slot);
-    r->for_ms = forr;
-    r->renotify_ms = renotify;
-    r->min_events = (uint64_t)min_events;
-    r->early = monotone_condition(value, op, thr) && !guard.z && !guard.has_resolve;
-    r->keep_firing_ms = keep_firing;
-    r->max_instances = (uint32_t)max_instances;
-    r->has_resolve = guard.has_resolve;
-    r->resolve_op = guard.resolve_op;
-    r->resolve_threshold = guard.resolve_thr;
-    r->confidence_z = guard.z;
-    r->no_data = no_data;
-    if (no_data == TL_NODATA_ALERT)
-        r->early = 0; /* absence is only known when a slot closes */
-    r->op = op;
-    r->threshold = thr;
-    r->severity = tl_strdup(sev);
-    r->owner = tl_strdup(owner);
-    r->runbook = tl_strdup(rb);
-    r->summary = summary;
-    r->description = description;
-    if (n_labels && n_labels->n) {
-        r->static_keys = tl_calloc(n_labels->n, sizeof(char *));
-        r->static_vals = tl_calloc(n_labels->n, sizeof(char *));
-        if (!r->static_keys || !r->static_vals)
-            c->oom = 1;
-        for (size_t i = 0; !c->oom && i < n_labels->n; i++) {
+    int32_t above = -1; /* the rule of the next higher level */
+    for (int k = 0; k < nlv; k++) {
+        if (k > 0) {
+            /* each level owns its value tree and templates; plans are shared anyway */
+            tl_unit u2;
+            value = compile_value(c, n_value, value_e, &rb_, &u2);
+            summary = sum ? compile_template(c, n_sum, sum, grp, n_labels) : NULL;
+            description = desc ? compile_template(c, n_desc, desc, grp, n_labels) : NULL;
+            if (!value || (sum && !summary) || (desc && !description)) {
+                vnode_free(value);
+                tl_template_destroy(summary);
+                tl_template_destroy(description);
+                c->oom = 1;
+                break;
+            }
+        }
+        if (grow(c, (void **)&c->p->rules, &c->cap_rules, c->p->nrules, sizeof *c->p->rules) < 0) {
+            vnode_free(value);
+            tl_template_destroy(summary);
+            tl_template_destroy(description);
+            break;
+        }
+        tl_rule *r = &c->p->rules[c->p->nrules];
+        memset(r, 0, sizeof *r);
+        r->name = tl_strdup(name);
+        r->file = tl_strdup(c->doc->path);
+        r->line = m->line;
+        r->group = (uint32_t)g;
+        r->filter = (uint32_t)f;
+        r->count_plan = (uint32_t)rb_.first_plan;
+        r->value = value;
+        r->metric = tl_strdup(value_src);
+        r->unit = unit;
+        r->window_ms = window;
+        r->width_ms = slot;
+        r->window_slots = (uint32_t)(window / slot);
+        r->for_ms = forr;
+        r->renotify_ms = renotify;
+        r->min_events = (uint64_t)min_events;
+        r->op = lv[k].op;
+        r->threshold = lv[k].thr;
+        r->early = monotone_condition(value, r->op, r->threshold) && !guard.z && !guard.has_resolve;
+        r->keep_firing_ms = keep_firing;
+        r->max_instances = (uint32_t)max_instances;
+        r->has_resolve = guard.has_resolve;
+        r->resolve_op = guard.resolve_op;
+        r->resolve_threshold = guard.resolve_thr;
+        r->confidence_z = guard.z;
+        r->no_data = no_data;
+        if (no_data == TL_NODATA_ALERT)
+            r->early = 0; /* absence is only known when a slot closes */
+        r->inhibited_by = above;
+        r->severity = tl_strdup(lv[k].sev ? lv[k].sev : sev);
+        r->owner = tl_strdup(owner);
+        r->runbook = tl_strdup(rb);
+        r->summary = summary;
+        r->description = description;
+        size_t nst = (n_labels ? n_labels->n : 0) + (leveled ? 1 : 0);
+        if (nst) {
+            r->static_keys = tl_calloc(nst, sizeof(char *));
+            r->static_vals = tl_calloc(nst, sizeof(char *));
+            if (!r->static_keys || !r->static_vals)
+                c->oom = 1;
+        }
+        for (size_t i = 0; !c->oom && n_labels && i < n_labels->n; i++) {
             const char *v;
             if (tl_ynode_str(c->doc, n_labels->items[i], &v, err_buf(), 512) < 0) {
-                yerr(c);
+                if (k == 0)
+                    yerr(c);
                 bad = 1;
                 continue;
             }
@@ -1280,10 +1373,18 @@ static int load_rule(ctx *c, const tl_ynode *m)
             r->static_vals[r->nstatic] = tl_strdup(v);
             r->nstatic++;
         }
+        if (!c->oom && leveled) {
+            /* the level is part of the alert's identity: warning and critical are two alerts */
+            r->static_keys[r->nstatic] = tl_strdup("severity");
+            r->static_vals[r->nstatic] = tl_strdup(lv[k].sev);
+            r->nstatic++;
+        }
+        above = (int32_t)c->p->nrules;
+        c->p->nrules++;
+        if (!r->name || !r->file || !r->metric || !r->severity || !r->owner || !r->runbook)
+            c->oom = 1;
     }
-    c->p->nrules++;
-    if (!r->name || !r->file || !r->metric || !r->severity || !r->owner || !r->runbook)
-        c->oom = 1;
+    tl_expr_free(value_e);
     return bad ? -1 : 0;
 }
 

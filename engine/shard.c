@@ -427,6 +427,15 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
             tested = wilson_lower(value, (double)w.n, r->confidence_z);
         cond = compare(tested, r->op, r->threshold);
     }
+    if (r->inhibited_by >= 0) {
+        /* a higher severity level of the same rule firing on this series silences this one */
+        const tl_rule *hr = &s->prog->rules[r->inhibited_by];
+        const tl_inst *hin = tl_series_at(se, g->inst_offset + hr->index_in_group * (uint32_t)sizeof(tl_inst));
+        if (hin->state == TL_INST_FIRING) {
+            cond = 0;
+            defined = 1; /* not "no data": the answer is no */
+        }
+    }
     if (!defined) {
         switch (r->no_data) {
         case TL_NODATA_RESOLVE: break;

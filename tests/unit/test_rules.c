@@ -1201,10 +1201,31 @@ static void test_rules_lifecycle_options_compile(void **state)
     tl_program_destroy(p);
 }
 
+
+/* Threshold levels: at least one, one direction, ordered, no separate severity, no resolve. */
+static void test_rules_error_threshold_levels(void **state)
+{
+    (void)state;
+    static const char head[] = "rules:\n  - name: A\n    value: ratio(status == 'x')\n    window: 5m\n"
+                               "    owner: o\n    runbook: r.md\n    summary: s\n";
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "%s    threshold: {warning: '> 5%%', critical: '< 10%%'}\n", head);
+    assert_error(load_err(yaml, 1), "t.yaml:8:27: ", "all levels must compare the same way");
+    snprintf(yaml, sizeof yaml, "%s    threshold: {warning: '> 15%%', critical: '> 10%%'}\n", head);
+    assert_error(load_err(yaml, 1), "t.yaml:8:27: ", "the warning threshold must not be beyond the critical");
+    snprintf(yaml, sizeof yaml, "%s    threshold: {warn: '> 5%%'}\n", head);
+    assert_error(load_err(yaml, 1), "t.yaml:8:17: ", "unknown key 'warn'");
+    snprintf(yaml, sizeof yaml, "%s    severity: critical\n    threshold: {warning: '> 5%%'}\n", head);
+    assert_error(load_err(yaml, 1), "t.yaml:8:15: ", "severity comes from the threshold's levels");
+    snprintf(yaml, sizeof yaml, "%s    threshold: {warning: '> 5%%'}\n    resolve: '< 1%%'\n", head);
+    assert_error(load_err(yaml, 1), "t.yaml:9:15: ", "resolve cannot be combined");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_error_lifecycle_options),
+        cmocka_unit_test(test_rules_error_threshold_levels),
         cmocka_unit_test(test_rules_lifecycle_options_compile),
         cmocka_unit_test(test_rules_shipped_pack_compiles),
         cmocka_unit_test(test_rules_shipped_pack_file_and_dir_agree),

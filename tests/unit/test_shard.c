@@ -540,6 +540,50 @@ static void test_shard_no_data_policies(void **state)
     }
 }
 
+
+/* Warning and critical thresholds in one rule: two alerts (label severity), and the critical
+ * one silences the warning while it fires on the same series. */
+static void test_shard_severity_levels(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: Errors\n"
+                         "    filter: kind == \"tool_call\"\n"
+                         "    group_by: [service]\n"
+                         "    value: ratio(status != \"ok\")\n"
+                         "    window: 1m\n"
+                         "    slot: 10s\n"
+                         "    threshold: {warning: \"> 5%\", critical: \"> 10%\"}\n"
+                         "    min_events: 10\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"{{service}} errors {{value}} ({{severity}})\"\n");
+    const char *ok = "kind=tool_call service=s status=ok";
+    tl_tl_every(t, T0, T0 + 5 * MIN, SEC / 4, ok, 0.08, "status=error");             /* warning */
+    tl_tl_every(t, T0 + 5 * MIN, T0 + 10 * MIN, SEC / 4, ok, 0.20, "status=error");  /* critical */
+    tl_tl_every(t, T0 + 10 * MIN, T0 + 15 * MIN, SEC / 4, ok, 0.08, "status=error"); /* warning */
+    tl_tl_every(t, T0 + 15 * MIN, T0 + 20 * MIN, SEC / 4, ok, 0.0, NULL);
+    tl_tl_run(t, T0, T0 + 20 * MIN, 10 * SEC);
+    /* the sequence of transitions, by label set */
+    const char *want[][2] = {
+        {"service=s,severity=warning", "firing"},   {"service=s,severity=critical", "firing"},
+        {"service=s,severity=warning", "resolved"}, {"service=s,severity=critical", "resolved"},
+        {"service=s,severity=warning", "firing"},   {"service=s,severity=warning", "resolved"},
+    };
+    assert_int_equal(tl_tl_nalerts(t), 6);
+    for (size_t i = 0; i < 6; i++) {
+        const tl_tl_alert *a = tl_tl_alert_at(t, i);
+        assert_string_equal(a->labels, want[i][0]);
+        assert_string_equal(a->state == TL_ALERT_FIRING ? "firing" : "resolved", want[i][1]);
+    }
+    assert_string_not_equal(tl_tl_alert_at(t, 0)->fingerprint, tl_tl_alert_at(t, 1)->fingerprint);
+    assert_true(strstr(tl_tl_alert_at(t, 1)->summary, "(critical)") != NULL);
+    /* escalation at ~5m, de-escalation at ~10m */
+    assert_true(tl_tl_alert_at(t, 1)->ts > T0 + 5 * MIN && tl_tl_alert_at(t, 1)->ts < T0 + 6 * MIN);
+    assert_int_equal(tl_tl_alert_at(t, 2)->ts, tl_tl_alert_at(t, 1)->ts);
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -620,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_shard_previous_and_offset),
         cmocka_unit_test(test_shard_absence_alert),
         cmocka_unit_test(test_shard_no_data_policies),
+        cmocka_unit_test(test_shard_severity_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
