@@ -44,6 +44,7 @@
 #include "route.h"
 #include "shard.h"
 #include "timefmt.h"
+#include "traces.h"
 #include "xfer.h"
 
 #define MAX_WORKERS 64
@@ -103,6 +104,7 @@ typedef struct worker {
     int started;
     rd_kafka_queue_t *q;
     tl_shard *shard;
+    tl_traces *traces; /* per-trace state, when a rule needs it (NULL otherwise) */
     tl_router router;
     tl_event ev;
     tl_json_scratch scratch;
@@ -257,6 +259,8 @@ static void sink(void *ctx, const tl_alert *a)
 
 /* ---- owner duties ------------------------------------------------------------------------ */
 
+static void fold_synthetic(void *ctx, const tl_event *ev);
+
 static void drain_in(worker *w)
 {
     tl_engine *e = w->eng;
@@ -363,6 +367,8 @@ static void owner_duties(worker *w, int64_t now)
     pass *p = pass_begin(w);
     memcpy(p->applied, w->applied, sizeof p->applied);
     w->cur_pass = p;
+    if (w->traces)
+        tl_traces_expire(w->traces, wm, fold_synthetic, w);
     tl_shard_evaluate(w->shard, wm);
     atomic_store_explicit(&w->eval_wm, wm, memory_order_release);
     w->cur_pass = NULL;
@@ -429,10 +435,40 @@ static int decode_or_dead_letter(worker *w, batch *b, const rd_kafka_message_t *
     return -1;
 }
 
+/* Route one event and fold it: the contributions this worker owns here, the others into
+ * the rings of their owners. */
+static void fold_routed(worker *w, const tl_event *ev, tl_fold *f)
+{
+    tl_engine *e = w->eng;
+    if (!tl_router_route(&w->router, ev, f))
+        return;
+    if (e->nw > 1) {
+        uint64_t owners = 0;
+        for (uint32_t k = 0; k < f->nkeys; k++)
+            owners |= 1ull << f->keys[k].owner;
+        owners &= ~(1ull << w->id);
+        while (owners) {
+            uint32_t o = (uint32_t)__builtin_ctzll(owners);
+            owners &= owners - 1;
+            size_t sz = tl_xfer_fold_size(f, o, e->prog->filter_words);
+            tl_xfer_fold_encode(ring_reserve(w, o, sz), f, o, e->prog->filter_words);
+        }
+    }
+    tl_shard_fold(w->shard, f, w->id);
+}
+
+/* Events the trace matcher synthesises (summaries, sequences, combinations) fold like any
+ * other, but never go back into the matcher. */
+static void fold_synthetic(void *ctx, const tl_event *ev)
+{
+    worker *w = ctx;
+    tl_fold f;
+    fold_routed(w, ev, &f);
+}
+
 /* Fold the event in w->ev (decoded from a message of partition p). */
 static void fold_event(worker *w, part *p)
 {
-    tl_engine *e = w->eng;
     w->events++;
     if (!p->has_data) {
         p->has_data = 1;
@@ -441,21 +477,9 @@ static void fold_event(worker *w, part *p)
     if (w->ev.ts_ms > p->max_ts)
         p->max_ts = w->ev.ts_ms;
     tl_fold f;
-    if (!tl_router_route(&w->router, &w->ev, &f))
-        return;
-    if (e->nw > 1) {
-        uint64_t owners = 0;
-        for (uint32_t k = 0; k < f.nkeys; k++)
-            owners |= 1ull << f.keys[k].owner;
-        owners &= ~(1ull << w->id);
-        while (owners) {
-            uint32_t o = (uint32_t)__builtin_ctzll(owners);
-            owners &= owners - 1;
-            size_t sz = tl_xfer_fold_size(&f, o, e->prog->filter_words);
-            tl_xfer_fold_encode(ring_reserve(w, o, sz), &f, o, e->prog->filter_words);
-        }
-    }
-    tl_shard_fold(w->shard, &f, w->id);
+    fold_routed(w, &w->ev, &f); /* sets f.fbits even when no series is keyed */
+    if (w->traces)
+        tl_traces_observe(w->traces, &w->ev, f.fbits, fold_synthetic, w);
 }
 
 /* Events more than the lead ahead of the evaluation horizon wait in memory (and past a
@@ -838,6 +862,8 @@ static int worker_init(tl_engine *e, worker *w, uint32_t id)
                         .sink_ctx = w,
                         .nowners = e->nw};
     w->shard = tl_shard_new(e->prog, &so);
+    if (e->prog->traces && !(w->traces = tl_traces_new(e->prog, 100000)))
+        return -1;
     w->scratch.cap = e->cfg->max_message_bytes ? e->cfg->max_message_bytes : (1u << 20);
     w->scratch.buf = tl_malloc(w->scratch.cap);
     w->keys = tl_calloc(e->prog->ngroups ? e->prog->ngroups : 1, sizeof *w->keys);
@@ -1068,6 +1094,7 @@ void tl_engine_destroy(tl_engine *e)
     for (uint32_t i = 0; e->w && i < e->nw; i++) {
         worker *w = &e->w[i];
         tl_shard_destroy(w->shard);
+        tl_traces_destroy(w->traces);
         tl_router_fini(&w->router);
         tl_free(w->scratch.buf);
         tl_free(w->keys);

@@ -16,6 +16,12 @@ const char *const tl_num_field_names[TL_N__COUNT] = {
 #undef TL_X_
 };
 
+const char *const tl_trace_field_names[TL_T__COUNT] = {
+#define TL_X_(E, n) #n,
+    TL_EVENT_TRACE_FIELDS(TL_X_)
+#undef TL_X_
+};
+
 static int lookup(const char *const *names, int count, const char *name, size_t n)
 {
     for (int i = 0; i < count; i++)

@@ -41,6 +41,13 @@ tl_str tl_fieldref_get(const tl_fieldref *ref, const tl_event *ev)
 
 int tl_event_num(const tl_event *ev, int field, double *out)
 {
+    if (field > TL_N_TOKENS) {
+        int t = field - TL_N_TRACE(0);
+        if (!(ev->tnum_present & (1u << t)))
+            return 0;
+        *out = ev->tnum[t];
+        return 1;
+    }
     if (field == TL_N_TOKENS) {
         uint32_t m = ev->num_present & ((1u << TL_N_INPUT_TOKENS) | (1u << TL_N_OUTPUT_TOKENS));
         if (!m)

@@ -26,9 +26,11 @@
 #include "tripline/event.h"
 #include "units.h"
 
-/* Pseudo numeric field: input_tokens + output_tokens (present if either is). */
+/* Pseudo numeric fields beyond the event's own: input_tokens + output_tokens (present if
+ * either is), then the per-trace values of trace summary events (TL_T_*). */
 #define TL_N_TOKENS TL_N__COUNT
-#define TL_NUM_FIELDS (TL_N__COUNT + 1)
+#define TL_N_TRACE(t) (TL_N__COUNT + 1 + (t))
+#define TL_NUM_FIELDS (TL_N__COUNT + 1 + TL_T__COUNT)
 
 /* Where an event value comes from: a string field, or an attribute. */
 typedef struct tl_fieldref {
@@ -192,6 +194,29 @@ typedef struct tl_rule {
                                same group); while it fires on a series, this one does not. -1 */
 } tl_rule;
 
+/* Per-trace rules (traces.c). A sequence rule matches step filters in order within one trace,
+ * each within `within_ms` of the previous; a combination rule checks the set of tools a trace
+ * used. Both report by synthesising an event (kind "sequence" / "tool_combination", with
+ * attributes.rule = the rule's name) that the rule itself counts like any other event. */
+#define TL_SEQ_MAX_STEPS 8
+#define TL_COMBO_MAX_SETS 32
+#define TL_COMBO_MAX_TOOLS 16
+
+typedef struct tl_seqrule {
+    char *name;
+    uint32_t nsteps;
+    uint32_t steps[TL_SEQ_MAX_STEPS]; /* filter ids */
+    int64_t within_ms;
+} tl_seqrule;
+
+typedef struct tl_comborule {
+    char *name;
+    int32_t filter;   /* on the trace summary (service, versions...); -1 = every trace */
+    uint32_t nsets;   /* allowed tool sets: a trace's tools must fit inside one of them */
+    uint32_t nset_tools[TL_COMBO_MAX_SETS];
+    char **set_tools[TL_COMBO_MAX_SETS];
+} tl_comborule;
+
 typedef struct tl_program {
     uint32_t natoms, nfilters, ngroups, nplans, nrules;
     tl_atom *atoms;
@@ -202,6 +227,11 @@ typedef struct tl_program {
     uint32_t filter_words; /* 64-bit words in a filter bitset */
     int64_t lateness_ms;
     int64_t lead_ms;
+    uint32_t nseqs, ncombos;
+    tl_seqrule *seqs;
+    tl_comborule *combos;
+    int traces;          /* per-trace state is needed (sequences, combinations, trace summaries) */
+    int64_t trace_idle_ms; /* a trace without a root request closes after this much event time */
     int64_t min_width_ms;  /* smallest slot width of any plan */
 } tl_program;
 

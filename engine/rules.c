@@ -120,6 +120,12 @@ static ref_kind resolve_field(const char *path, size_t n, tl_fieldref *ref, int 
         *num = TL_N_TOKENS;
         return REF_NUM;
     }
+    for (int t = 0; t < TL_T__COUNT; t++) {
+        if (strlen(tl_trace_field_names[t]) == n && memcmp(path, tl_trace_field_names[t], n) == 0) {
+            *num = TL_N_TRACE(t);
+            return REF_NUM;
+        }
+    }
     if (n == 5 && memcmp(path, "flags", 5) == 0)
         return REF_FLAGS;
     return REF_NONE;
@@ -129,7 +135,8 @@ static const char *field_hint(void)
 {
     return "fields are trace_id, span_id, parent_span_id, service, kind, tool, model, provider, prompt_version, "
            "model_version, status, error_type, latency_ms, input_tokens, output_tokens, tokens, cost_usd, score, "
-           "flags, attributes.<key>";
+           "flags, attributes.<key>, and on trace summaries trace_events, trace_llm_calls, trace_tool_calls, "
+           "trace_tokens, trace_cost_usd, trace_duration_ms, trace_errors";
 }
 
 /* ---- atoms and filters --------------------------------------------------------------- */
@@ -787,7 +794,8 @@ static double tl_normal_quantile(double p)
 static const char *const rule_keys[] = {"name", "description", "filter", "group_by", "value", "window", "slot",
                                         "threshold", "min_events", "for", "severity", "owner", "runbook",
                                         "summary", "labels", "renotify_interval", "keep_firing_for", "resolve",
-                                        "confidence", "max_instances", "no_data", NULL};
+                                        "confidence", "max_instances", "no_data", "sequence", "within",
+                                        "tool_combinations", NULL};
 
 static char *err_buf(void)
 {
@@ -975,12 +983,188 @@ static void rule_fini(tl_rule *r)
     tl_free(r->static_vals);
 }
 
+/* A rule node with extra synthesised entries (sequence and combination rules are counts of
+ * the events their matchers synthesise). The extra nodes carry the position of `at`. */
+typedef struct synth_rule {
+    tl_ynode m;
+    tl_ynode extra[4];
+    char text[4][512];
+    tl_ynode *keys[64], *items[64];
+    tl_ynode knodes[4];
+} synth_rule;
+
+static void synth_add(synth_rule *sr, const tl_ynode *at, const char *key, const char *fmt, const char *arg)
+    __attribute__((format(printf, 4, 0)));
+static void synth_add(synth_rule *sr, const tl_ynode *at, const char *key, const char *fmt, const char *arg)
+{
+    size_t k = 0;
+    while (k < 4 && sr->extra[k].str)
+        k++;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(sr->text[k], sizeof sr->text[k], fmt, arg);
+#pragma GCC diagnostic pop
+    tl_ynode *v = &sr->extra[k], *kn = &sr->knodes[k];
+    memset(v, 0, sizeof *v);
+    v->type = TL_Y_SCALAR;
+    v->line = at->line;
+    v->col = at->col;
+    v->str = sr->text[k];
+    v->len = strlen(sr->text[k]);
+    memset(kn, 0, sizeof *kn);
+    kn->type = TL_Y_SCALAR;
+    kn->str = key;
+    kn->len = strlen(key);
+    sr->keys[sr->m.n] = kn;
+    sr->items[sr->m.n] = v;
+    sr->m.n++;
+}
+
+static const tl_ynode *synth_begin(synth_rule *sr, const tl_ynode *m)
+{
+    memset(sr, 0, sizeof *sr);
+    sr->m = *m;
+    size_t n = m->n < 60 ? m->n : 60;
+    for (size_t i = 0; i < n; i++) {
+        sr->keys[i] = m->keys[i];
+        sr->items[i] = m->items[i];
+    }
+    sr->m.n = n;
+    sr->m.keys = sr->keys;
+    sr->m.items = sr->items;
+    return &sr->m;
+}
+
+static int load_sequence(ctx *c, const tl_ynode *m, const tl_ynode *seq, const char *name)
+{
+    int bad = 0;
+    if (tl_ynode_get(m, "value") || tl_ynode_get(m, "threshold") || tl_ynode_get(m, "filter"))
+        return err_at(c, seq, 0, "a sequence rule counts its matches: it takes no value, threshold or filter");
+    if (seq->type != TL_Y_SEQ || seq->n < 2 || seq->n > TL_SEQ_MAX_STEPS)
+        return err_at(c, seq, 0, "sequence must be a list of 2 to %d conditions, in the order they must happen",
+                      TL_SEQ_MAX_STEPS);
+    const tl_ynode *n_within = tl_ynode_get(m, "within");
+    int64_t within = 0;
+    if (!n_within)
+        return err_at(c, m, 0, "a sequence rule needs 'within': the longest time between two steps, e.g. 60s");
+    if (tl_ynode_duration(c->doc, n_within, &within, err_buf(), 512) < 0)
+        return yerr(c);
+    tl_program *p = c->p;
+    tl_seqrule *na = tl_realloc(p->seqs, (p->nseqs + 1) * sizeof *na);
+    if (!na)
+        return c->oom = 1, -1;
+    p->seqs = na;
+    tl_seqrule *sq = &p->seqs[p->nseqs];
+    memset(sq, 0, sizeof *sq);
+    sq->within_ms = within;
+    for (size_t i = 0; i < seq->n; i++) {
+        const tl_ynode *step = seq->items[i];
+        if (step->type != TL_Y_SCALAR) {
+            bad |= err_at(c, step, 0, "each step is a condition, e.g. kind == \"tool_call\"");
+            continue;
+        }
+        tl_expr *e = parse_expr(c, step);
+        int f = e ? intern_filter(c, step, e) : -1;
+        tl_expr_free(e);
+        if (f < 0)
+            bad = 1;
+        else
+            sq->steps[sq->nsteps++] = (uint32_t)f;
+    }
+    if (bad)
+        return -1;
+    sq->name = tl_strdup(name);
+    if (!sq->name)
+        return c->oom = 1, -1;
+    p->nseqs++;
+    return 0;
+}
+
+static int load_combinations(ctx *c, const tl_ynode *m, const tl_ynode *tc, const char *name)
+{
+    if (tl_ynode_get(m, "value") || tl_ynode_get(m, "threshold") || tl_ynode_get(m, "filter"))
+        return err_at(c, tc, 0, "a tool_combinations rule counts unexpected combinations: it takes no value, "
+                                "threshold or filter (put the filter inside tool_combinations)");
+    static const char *const keys[] = {"allowed", "filter", NULL};
+    if (tc->type != TL_Y_MAP)
+        return err_at(c, tc, 0, "tool_combinations must be a mapping with 'allowed' (a list of tool lists) and an "
+                                "optional 'filter'");
+    if (tl_ynode_check_keys(c->doc, tc, keys, err_buf(), 512) < 0)
+        return yerr(c);
+    const tl_ynode *allowed = tl_ynode_get(tc, "allowed"), *flt = tl_ynode_get(tc, "filter");
+    if (!allowed || allowed->type != TL_Y_SEQ || allowed->n == 0 || allowed->n > TL_COMBO_MAX_SETS)
+        return err_at(c, allowed ? allowed : tc, 0, "'allowed' must list 1 to %d tool sets, e.g. [[search_kb, create_ticket]]",
+                      TL_COMBO_MAX_SETS);
+    tl_program *p = c->p;
+    tl_comborule *na = tl_realloc(p->combos, (p->ncombos + 1) * sizeof *na);
+    if (!na)
+        return c->oom = 1, -1;
+    p->combos = na;
+    tl_comborule *cr = &p->combos[p->ncombos];
+    memset(cr, 0, sizeof *cr);
+    cr->filter = -1;
+    p->ncombos++; /* counted now so that destroy frees what was built even on error */
+    if (flt) {
+        tl_expr *e = flt->type == TL_Y_SCALAR ? parse_expr(c, flt) : NULL;
+        if (!e && flt->type != TL_Y_SCALAR)
+            err_at(c, flt, 0, "filter must be a condition");
+        cr->filter = e ? intern_filter(c, flt, e) : -1;
+        tl_expr_free(e);
+        if (cr->filter < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < allowed->n; i++) {
+        const tl_ynode *set = allowed->items[i];
+        if (set->type != TL_Y_SEQ || set->n == 0 || set->n > TL_COMBO_MAX_TOOLS)
+            return err_at(c, set, 0, "each allowed set is a list of 1 to %d tool names", TL_COMBO_MAX_TOOLS);
+        cr->set_tools[i] = tl_calloc(set->n, sizeof(char *));
+        if (!cr->set_tools[i])
+            return c->oom = 1, -1;
+        cr->nsets = (uint32_t)i + 1;
+        for (size_t k = 0; k < set->n; k++) {
+            const char *tool;
+            if (tl_ynode_str(c->doc, set->items[k], &tool, err_buf(), 512) < 0)
+                return yerr(c);
+            cr->set_tools[i][k] = tl_strdup(tool);
+            if (!cr->set_tools[i][k])
+                return c->oom = 1, -1;
+            cr->nset_tools[i] = (uint32_t)k + 1;
+        }
+    }
+    cr->name = tl_strdup(name);
+    return cr->name ? 0 : (c->oom = 1, -1);
+}
+
 static int load_rule(ctx *c, const tl_ynode *m)
 {
     if (m->type != TL_Y_MAP)
         return err_at(c, m, 0, "each rule must be a mapping with name, value, window, threshold, ...");
     if (tl_ynode_check_keys(c->doc, m, rule_keys, err_buf(), 512) < 0)
         yerr(c);
+    /* sequence and combination rules: a matcher (traces.c) plus a count of its matches */
+    synth_rule sr;
+    const tl_ynode *n_seq = tl_ynode_get(m, "sequence"), *n_tc = tl_ynode_get(m, "tool_combinations");
+    if (n_seq || n_tc) {
+        const tl_ynode *nn = tl_ynode_get(m, "name");
+        const char *rname = nn && nn->type == TL_Y_SCALAR ? nn->str : "";
+        if (n_seq && n_tc)
+            return err_at(c, n_tc, 0, "a rule is either a sequence or a tool_combinations rule, not both");
+        if (!rule_name_ok(rname))
+            return err_at(c, nn ? nn : m, 0, "this rule needs a valid name first");
+        if ((n_seq ? load_sequence(c, m, n_seq, rname) : load_combinations(c, m, n_tc, rname)) < 0)
+            return -1;
+        const tl_ynode *at = n_seq ? n_seq : n_tc;
+        m = synth_begin(&sr, m);
+        synth_add(&sr, at, "filter", n_seq ? "kind == \"sequence\" and attributes.rule == \"%s\""
+                                           : "kind == \"tool_combination\" and attributes.rule == \"%s\"",
+                  rname);
+        synth_add(&sr, at, "value", "%s", "count()");
+        synth_add(&sr, at, "threshold", "%s", "> 0");
+        if (!tl_ynode_get(m, "window"))
+            synth_add(&sr, at, "window", "%s", "10m");
+    } else if (tl_ynode_get(m, "within")) {
+        err_at(c, tl_ynode_get(m, "within"), 0, "'within' belongs to sequence rules");
+    }
     int bad = 0;
     const tl_ynode *n_name, *n_sev, *n_owner, *n_rb, *n_sum, *n_desc, *n_value, *n_filter;
     const char *name, *sev, *owner, *rb, *sum, *desc, *value_src, *filter_src;
@@ -1421,6 +1605,16 @@ static int finish(ctx *c)
     tl_program *p = c->p;
     p->lateness_ms = c->opts->lateness_ms;
     p->lead_ms = c->opts->lead_ms ? c->opts->lead_ms : 120000;
+    p->trace_idle_ms = 60000;
+    /* per-trace state is kept only when some rule needs it */
+    p->traces = p->nseqs || p->ncombos;
+    for (uint32_t i = 0; i < p->natoms && !p->traces; i++) {
+        const tl_atom *a = &p->atoms[i];
+        p->traces = a->num_field > TL_N_TOKENS ||
+                    (a->op == TL_A_STR_EQ && !a->ref.is_attr && a->ref.field == TL_S_KIND && tl_str_eq_c(a->s, "trace"));
+    }
+    for (uint32_t i = 0; i < p->nplans && !p->traces; i++)
+        p->traces = p->plans[i].field > TL_N_TOKENS;
     p->min_width_ms = INT64_MAX;
     p->filter_words = (p->nfilters + 63) / 64;
     for (uint32_t i = 0; i < p->nplans; i++) {
@@ -1607,6 +1801,18 @@ void tl_program_destroy(tl_program *p)
     }
     for (uint32_t i = 0; i < p->nrules; i++)
         rule_fini(&p->rules[i]);
+    for (uint32_t i = 0; i < p->nseqs; i++)
+        tl_free(p->seqs[i].name);
+    for (uint32_t i = 0; i < p->ncombos; i++) {
+        tl_free(p->combos[i].name);
+        for (uint32_t s = 0; s < p->combos[i].nsets; s++) {
+            for (uint32_t k = 0; k < p->combos[i].nset_tools[s]; k++)
+                tl_free(p->combos[i].set_tools[s][k]);
+            tl_free(p->combos[i].set_tools[s]);
+        }
+    }
+    tl_free(p->seqs);
+    tl_free(p->combos);
     tl_free(p->atoms);
     tl_free(p->filters);
     tl_free(p->groups);
@@ -1621,11 +1827,20 @@ tl_unit tl_num_field_unit(int field)
     case TL_N_LATENCY_MS: return TL_UNIT_MS;
     case TL_N_COST_USD: return TL_UNIT_USD;
     case TL_N_INPUT_TOKENS: case TL_N_OUTPUT_TOKENS: case TL_N_TOKENS: return TL_UNIT_TOKENS;
+    case TL_N_TRACE(TL_T_TOKENS): return TL_UNIT_TOKENS;
+    case TL_N_TRACE(TL_T_COST_USD): return TL_UNIT_USD;
+    case TL_N_TRACE(TL_T_DURATION_MS): return TL_UNIT_MS;
+    case TL_N_TRACE(TL_T_EVENTS): case TL_N_TRACE(TL_T_LLM_CALLS): case TL_N_TRACE(TL_T_TOOL_CALLS):
+    case TL_N_TRACE(TL_T_ERRORS): return TL_UNIT_COUNT;
     default: return TL_UNIT_NONE;
     }
 }
 
 const char *tl_num_field_name(int field)
 {
-    return field == TL_N_TOKENS ? "tokens" : field >= 0 && field < TL_N__COUNT ? tl_num_field_names[field] : "?";
+    if (field == TL_N_TOKENS)
+        return "tokens";
+    if (field > TL_N_TOKENS && field < TL_NUM_FIELDS)
+        return tl_trace_field_names[field - TL_N_TRACE(0)];
+    return field >= 0 && field < TL_N__COUNT ? tl_num_field_names[field] : "?";
 }

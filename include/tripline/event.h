@@ -51,6 +51,24 @@ enum tl_str_field {
     TL_S__COUNT
 };
 
+/* Per-trace values, set only on the `kind: trace` summary events tripline synthesises when a
+ * trace closes (engine/traces.c); never decoded from input. */
+#define TL_EVENT_TRACE_FIELDS(X)                                                               \
+    X(EVENTS, trace_events)                                                                    \
+    X(LLM_CALLS, trace_llm_calls)                                                              \
+    X(TOOL_CALLS, trace_tool_calls)                                                            \
+    X(TOKENS, trace_tokens)                                                                    \
+    X(COST_USD, trace_cost_usd)                                                                \
+    X(DURATION_MS, trace_duration_ms)                                                          \
+    X(ERRORS, trace_errors)
+
+enum tl_trace_field {
+#define TL_X_(E, n) TL_T_##E,
+    TL_EVENT_TRACE_FIELDS(TL_X_)
+#undef TL_X_
+    TL_T__COUNT
+};
+
 enum tl_num_field {
 #define TL_X_(E, n) TL_N_##E,
     TL_EVENT_NUM_FIELDS(TL_X_)
@@ -67,6 +85,8 @@ typedef struct tl_event {
     uint32_t num_present; /* bit (1u << TL_N_x) set when num[TL_N_x] is present */
     tl_str str[TL_S__COUNT];
     double num[TL_N__COUNT];
+    uint32_t tnum_present;  /* bit (1u << TL_T_x): tnum[TL_T_x] set (trace summaries only) */
+    double tnum[TL_T__COUNT];
     uint32_t n_flags;
     uint32_t n_attrs;
     tl_str flags[TL_EVENT_MAX_FLAGS];
@@ -79,6 +99,7 @@ static inline void tl_event_reset(tl_event *ev)
     ev->ts_ms = 0;
     ev->str_present = 0;
     ev->num_present = 0;
+    ev->tnum_present = 0;
     ev->n_flags = 0;
     ev->n_attrs = 0;
 }
@@ -99,6 +120,7 @@ static inline void tl_event_set_num(tl_event *ev, enum tl_num_field f, double v)
 /* Field names, indexed by enum (defined in engine/event.c). */
 extern const char *const tl_str_field_names[TL_S__COUNT];
 extern const char *const tl_num_field_names[TL_N__COUNT];
+extern const char *const tl_trace_field_names[TL_T__COUNT];
 
 /* Look up a field by name; returns the enum value or -1. */
 int tl_str_field_lookup(const char *name, size_t n);

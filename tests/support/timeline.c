@@ -11,6 +11,7 @@
 #include "route.h"
 #include "rules.h"
 #include "shard.h"
+#include "traces.h"
 #include "timeline.h"
 
 typedef struct pending_ev {
@@ -21,6 +22,7 @@ typedef struct pending_ev {
 struct tl_tl {
     tl_program *prog;
     tl_shard *shard;
+    tl_traces *traces;
     tl_router router;
     pending_ev *evs;
     size_t nev, cap, next;
@@ -71,6 +73,8 @@ tl_tl *tl_tl_new(const char *rules_yaml)
     t->shard = tl_shard_new(t->prog, &so);
     assert_non_null(t->shard);
     assert_int_equal(tl_router_init(&t->router, t->prog, 1), 0);
+    if (t->prog->traces)
+        assert_non_null(t->traces = tl_traces_new(t->prog, 10000));
     return t;
 }
 
@@ -83,6 +87,7 @@ void tl_tl_free(tl_tl *t)
     free(t->evs);
     free(t->alerts);
     tl_router_fini(&t->router);
+    tl_traces_destroy(t->traces);
     tl_shard_destroy(t->shard);
     tl_program_destroy(t->prog);
     free(t);
@@ -153,6 +158,14 @@ static void parse(char *buf, int64_t ts, tl_event *ev)
     }
 }
 
+static void fold_synthetic(void *ctx, const tl_event *ev)
+{
+    tl_tl *t = ctx;
+    tl_fold f;
+    tl_router_route(&t->router, ev, &f);
+    tl_shard_fold(t->shard, &f, UINT32_MAX);
+}
+
 static void fold_until(tl_tl *t, int64_t wm)
 {
     if (!t->sorted) {
@@ -168,6 +181,8 @@ static void fold_until(tl_tl *t, int64_t wm)
         tl_fold f;
         tl_router_route(&t->router, &ev, &f);
         tl_shard_fold(t->shard, &f, UINT32_MAX);
+        if (t->traces)
+            tl_traces_observe(t->traces, &ev, f.fbits, fold_synthetic, t);
         t->next++;
     }
 }
@@ -175,6 +190,8 @@ static void fold_until(tl_tl *t, int64_t wm)
 void tl_tl_eval(tl_tl *t, int64_t wm)
 {
     fold_until(t, wm);
+    if (t->traces)
+        tl_traces_expire(t->traces, wm, fold_synthetic, t);
     t->cur_wm = wm;
     tl_shard_evaluate(t->shard, wm);
 }

@@ -584,6 +584,126 @@ static void test_shard_severity_levels(void **state)
     tl_tl_free(t);
 }
 
+
+/* Per-trace values: a trace closes on its root request and reports how many model and tool
+ * calls it made; "tool calls per trace" is then an ordinary average. */
+static void test_shard_per_trace_values(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: ToolCallsPerTrace\n"
+                         "    filter: kind == \"trace\"\n"
+                         "    group_by: [service]\n"
+                         "    value: avg(trace_tool_calls)\n"
+                         "    window: 5m\n"
+                         "    threshold: \"> 4\"\n"
+                         "    min_events: 5\n"
+                         "    severity: warning\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"{{service}} makes {{value}} tool calls per trace\"\n");
+    char spec[256];
+    /* one trace every 10 s: 3 tool calls and 2 model calls, then the root request; from 5m on,
+     * 6 tool calls (an agent looping) */
+    for (int i = 0; i < 60; i++) {
+        int64_t base = T0 + (int64_t)i * 10 * SEC;
+        int tools = i < 30 ? 3 : 6;
+        for (int k = 0; k < tools; k++) {
+            snprintf(spec, sizeof spec, "kind=tool_call service=bot tool=search trace=t%d parent_span_id=root", i);
+            tl_tl_event(t, base + 100 * (k + 1), spec);
+        }
+        for (int k = 0; k < 2; k++) {
+            snprintf(spec, sizeof spec, "kind=llm_call service=bot trace=t%d parent_span_id=root input_tokens=100", i);
+            tl_tl_event(t, base + 50 + 100 * k, spec);
+        }
+        snprintf(spec, sizeof spec, "kind=request service=bot trace=t%d status=ok", i);
+        tl_tl_event(t, base + 2 * SEC, spec);
+    }
+    tl_tl_run(t, T0, T0 + 10 * MIN, 10 * SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "ToolCallsPerTrace", TL_ALERT_FIRING);
+    assert_non_null(f);
+    assert_string_equal(f->labels, "service=bot");
+    /* the 5m average passes 4 once a third of its traces make 6 calls: ~1m40s after 5m */
+    assert_true(f->ts > T0 + 6 * MIN && f->ts < T0 + 7 * MIN + 30 * SEC);
+    tl_tl_free(t);
+}
+
+/* "prompt injection detected, then a high-risk tool call in the same trace within 60 s". */
+static void test_shard_sequence_rule(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: InjectionThenRiskyTool\n"
+                         "    sequence:\n"
+                         "      - kind == \"guardrail\" and flags contains \"injection_detected\"\n"
+                         "      - kind == \"tool_call\" and attributes.risk == \"high\"\n"
+                         "    within: 60s\n"
+                         "    group_by: [service]\n"
+                         "    severity: critical\n"
+                         "    owner: security\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"{{service}}: injection then a high-risk tool call\"\n");
+    /* a: injection then a risky call 20 s later in the same trace: fires.
+     * b: the risky call in another trace. c: the risky call 2 minutes later. d: risky first. */
+    tl_tl_event(t, T0 + 10 * SEC, "kind=guardrail service=a trace=ta flags=injection_detected");
+    tl_tl_event(t, T0 + 30 * SEC, "kind=tool_call service=a trace=ta tool=refund attr.risk=high");
+    tl_tl_event(t, T0 + 10 * SEC, "kind=guardrail service=b trace=tb1 flags=injection_detected");
+    tl_tl_event(t, T0 + 30 * SEC, "kind=tool_call service=b trace=tb2 tool=refund attr.risk=high");
+    tl_tl_event(t, T0 + 10 * SEC, "kind=guardrail service=c trace=tc flags=injection_detected");
+    tl_tl_event(t, T0 + 130 * SEC, "kind=tool_call service=c trace=tc tool=refund attr.risk=high");
+    tl_tl_event(t, T0 + 10 * SEC, "kind=tool_call service=d trace=td tool=refund attr.risk=high");
+    tl_tl_event(t, T0 + 30 * SEC, "kind=guardrail service=d trace=td flags=injection_detected");
+    tl_tl_run(t, T0, T0 + 5 * MIN, SEC);
+    assert_int_equal(tl_tl_count(t, "InjectionThenRiskyTool", TL_ALERT_FIRING), 1);
+    const tl_tl_alert *f = tl_tl_find(t, "InjectionThenRiskyTool", TL_ALERT_FIRING);
+    assert_string_equal(f->labels, "service=a");
+    assert_string_equal(f->exemplar0, "ta");
+    /* early: emitted right after the risky call, stamped with the end of its slot */
+    assert_true(f->emitted_wm <= T0 + 31 * SEC);
+    tl_tl_free(t);
+}
+
+/* Tools used together that no allowed combination permits. */
+static void test_shard_tool_combinations(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: UnexpectedTools\n"
+                         "    tool_combinations:\n"
+                         "      filter: service == \"bot\"\n"
+                         "      allowed: [[get_order_status, refund_order], [search_kb, create_ticket, get_order_status]]\n"
+                         "    group_by: [service, attributes.tools]\n"
+                         "    severity: warning\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"{{service}} used {{attributes.tools}} together\"\n");
+    static const char *const traces[][3] = {
+        {"ok1", "get_order_status", "refund_order"},
+        {"ok2", "search_kb", "create_ticket"},
+        {"bad", "refund_order", "send_email"},
+    };
+    char spec[256];
+    for (int i = 0; i < 3; i++) {
+        for (int k = 1; k < 3; k++) {
+            snprintf(spec, sizeof spec, "kind=tool_call service=bot tool=%s trace=%s parent_span_id=r", traces[i][k],
+                     traces[i][0]);
+            tl_tl_event(t, T0 + i * SEC + k * 100, spec);
+        }
+        snprintf(spec, sizeof spec, "kind=request service=bot trace=%s", traces[i][0]);
+        tl_tl_event(t, T0 + i * SEC + 500, spec);
+    }
+    /* another service is not covered by the filter */
+    tl_tl_event(t, T0 + 5 * SEC, "kind=tool_call service=other tool=refund_order trace=o parent_span_id=r");
+    tl_tl_event(t, T0 + 5 * SEC, "kind=tool_call service=other tool=send_email trace=o parent_span_id=r");
+    tl_tl_event(t, T0 + 6 * SEC, "kind=request service=other trace=o");
+    tl_tl_run(t, T0, T0 + 2 * MIN, SEC);
+    assert_int_equal(tl_tl_count(t, "UnexpectedTools", TL_ALERT_FIRING), 1);
+    const tl_tl_alert *f = tl_tl_find(t, "UnexpectedTools", TL_ALERT_FIRING);
+    assert_string_equal(f->labels, "service=bot,attributes.tools=refund_order,send_email");
+    assert_true(strstr(f->summary, "used refund_order,send_email together") != NULL);
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -665,6 +785,9 @@ int main(void)
         cmocka_unit_test(test_shard_absence_alert),
         cmocka_unit_test(test_shard_no_data_policies),
         cmocka_unit_test(test_shard_severity_levels),
+        cmocka_unit_test(test_shard_per_trace_values),
+        cmocka_unit_test(test_shard_sequence_rule),
+        cmocka_unit_test(test_shard_tool_combinations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,358 @@
+/* engine/traces.c - per-trace state and what it concludes (see traces.h).
+ *
+ * Records live in one array allocated at creation (max_traces of them) with a free list; an
+ * open-addressing index of record numbers finds them by trace id. Closing a trace frees its
+ * record, so the table holds only open traces. Strings a synthesised event needs later (ids,
+ * service, versions, tool names) are copied into the record, truncated to fixed sizes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "alloc.h"
+#include "filter.h"
+#include "traces.h"
+
+#define ID_MAX 64
+#define STR_MAX 64
+#define TOOL_MAX 48
+#define MAX_SEQS 32
+#define NONE UINT32_MAX
+
+typedef struct sstr {
+    uint8_t n;
+    char s[STR_MAX];
+} sstr;
+
+typedef struct trec {
+    uint64_t hash;
+    uint32_t next_free;
+    uint8_t used;
+    uint8_t id_len;
+    char id[ID_MAX];
+    int64_t first_ts, last_ts;
+    uint32_t events, llm_calls, tool_calls, errors;
+    double tokens, cost;
+    sstr service, prompt_version, model_version;
+    uint8_t ntools;
+    uint8_t tool_len[TL_COMBO_MAX_TOOLS];
+    char tool[TL_COMBO_MAX_TOOLS][TOOL_MAX];
+    uint8_t seq_step[MAX_SEQS];
+    uint8_t seq_done[MAX_SEQS];
+    int64_t seq_at[MAX_SEQS];
+} trec;
+
+struct tl_traces {
+    const tl_program *prog;
+    trec *recs;
+    uint32_t nrecs, free_head;
+    uint32_t *index; /* record numbers, NONE = empty */
+    size_t cap;      /* power of two >= 2 * nrecs */
+    tl_filter_ctx fc;
+    tl_traces_stats st;
+    char tools_buf[TL_COMBO_MAX_TOOLS * (TOOL_MAX + 1) + 1];
+};
+
+tl_traces *tl_traces_new(const tl_program *prog, uint32_t max_traces)
+{
+    tl_traces *t = tl_calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->prog = prog;
+    t->nrecs = max_traces ? max_traces : 1;
+    t->cap = 16;
+    while (t->cap < (size_t)t->nrecs * 2)
+        t->cap *= 2;
+    t->recs = tl_calloc(t->nrecs, sizeof *t->recs);
+    t->index = tl_malloc(t->cap * sizeof *t->index);
+    if (!t->recs || !t->index || tl_filter_ctx_init(&t->fc, prog) < 0) {
+        tl_traces_destroy(t);
+        return NULL;
+    }
+    for (size_t i = 0; i < t->cap; i++)
+        t->index[i] = NONE;
+    for (uint32_t i = 0; i < t->nrecs; i++)
+        t->recs[i].next_free = i + 1 < t->nrecs ? i + 1 : NONE;
+    t->free_head = 0;
+    return t;
+}
+
+void tl_traces_destroy(tl_traces *t)
+{
+    if (!t)
+        return;
+    tl_filter_ctx_fini(&t->fc);
+    tl_free(t->recs);
+    tl_free(t->index);
+    tl_free(t);
+}
+
+void tl_traces_stats_get(const tl_traces *t, tl_traces_stats *out) { *out = t->st; }
+
+static void sstr_set(sstr *d, tl_str s)
+{
+    uint32_t n = s.n < STR_MAX ? s.n : STR_MAX;
+    while (n < s.n && n > 0 && ((unsigned char)s.p[n] & 0xC0) == 0x80)
+        n--; /* whole UTF-8 characters only */
+    memcpy(d->s, s.p, n);
+    d->n = (uint8_t)n;
+}
+
+static size_t find_slot(const tl_traces *t, uint64_t hash, tl_str id, int *found)
+{
+    size_t mask = t->cap - 1, i = hash & mask;
+    for (; t->index[i] != NONE; i = (i + 1) & mask) {
+        const trec *r = &t->recs[t->index[i]];
+        if (r->hash == hash && r->id_len == (id.n < ID_MAX ? id.n : ID_MAX) &&
+            memcmp(r->id, id.p, r->id_len) == 0) {
+            *found = 1;
+            return i;
+        }
+    }
+    *found = 0;
+    return i;
+}
+
+static void remove_slot(tl_traces *t, size_t i)
+{
+    uint32_t rn = t->index[i];
+    size_t mask = t->cap - 1, j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        uint32_t x = t->index[j];
+        if (x == NONE)
+            break;
+        size_t home = t->recs[x].hash & mask;
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            t->index[i] = x;
+            i = j;
+        }
+    }
+    t->index[i] = NONE;
+    t->recs[rn].used = 0;
+    t->recs[rn].next_free = t->free_head;
+    t->free_head = rn;
+    t->st.open--;
+}
+
+static int cmp_tool(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* attributes.tools: the tool names, sorted, comma-separated. */
+static tl_str tools_text(tl_traces *t, const trec *r)
+{
+    const char *names[TL_COMBO_MAX_TOOLS];
+    char tmp[TL_COMBO_MAX_TOOLS][TOOL_MAX + 1];
+    for (uint8_t i = 0; i < r->ntools; i++) {
+        memcpy(tmp[i], r->tool[i], r->tool_len[i]);
+        tmp[i][r->tool_len[i]] = '\0';
+        names[i] = tmp[i];
+    }
+    qsort(names, r->ntools, sizeof *names, cmp_tool);
+    size_t o = 0;
+    for (uint8_t i = 0; i < r->ntools; i++)
+        o += (size_t)snprintf(t->tools_buf + o, sizeof t->tools_buf - o, "%s%s", i ? "," : "", names[i]);
+    return tl_str_make(t->tools_buf, o);
+}
+
+static void base_event(tl_event *ev, const trec *r, int64_t ts, const char *kind)
+{
+    tl_event_reset(ev);
+    ev->ts_ms = ts;
+    tl_event_set_str(ev, TL_S_TRACE_ID, r->id, r->id_len);
+    tl_event_set_str(ev, TL_S_KIND, kind, (uint32_t)strlen(kind));
+    if (r->service.n)
+        tl_event_set_str(ev, TL_S_SERVICE, r->service.s, r->service.n);
+    if (r->prompt_version.n)
+        tl_event_set_str(ev, TL_S_PROMPT_VERSION, r->prompt_version.s, r->prompt_version.n);
+    if (r->model_version.n)
+        tl_event_set_str(ev, TL_S_MODEL_VERSION, r->model_version.s, r->model_version.n);
+}
+
+static int tool_in_set(const tl_comborule *cr, uint32_t set, const char *name, uint8_t len)
+{
+    for (uint32_t k = 0; k < cr->nset_tools[set]; k++)
+        if (strlen(cr->set_tools[set][k]) == len && memcmp(cr->set_tools[set][k], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Does the trace's tool set fit inside one allowed set? */
+static int combination_allowed(const tl_comborule *cr, const trec *r)
+{
+    if (r->ntools < 2)
+        return 1; /* a single tool is not a combination */
+    for (uint32_t s = 0; s < cr->nsets; s++) {
+        uint8_t i;
+        for (i = 0; i < r->ntools && tool_in_set(cr, s, r->tool[i], r->tool_len[i]); i++)
+            ;
+        if (i == r->ntools)
+            return 1;
+    }
+    return 0;
+}
+
+static void close_trace(tl_traces *t, size_t slot, int64_t ts, tl_traces_emit_fn emit, void *ctx)
+{
+    trec *r = &t->recs[t->index[slot]];
+    tl_event ev;
+    base_event(&ev, r, ts, "trace");
+    tl_event_set_str(&ev, TL_S_STATUS, r->errors ? "error" : "ok", r->errors ? 5 : 2);
+    double vals[TL_T__COUNT] = {
+        [TL_T_EVENTS] = r->events,        [TL_T_LLM_CALLS] = r->llm_calls,
+        [TL_T_TOOL_CALLS] = r->tool_calls, [TL_T_TOKENS] = r->tokens,
+        [TL_T_COST_USD] = r->cost,        [TL_T_DURATION_MS] = (double)(r->last_ts - r->first_ts),
+        [TL_T_ERRORS] = r->errors,
+    };
+    memcpy(ev.tnum, vals, sizeof vals);
+    ev.tnum_present = (1u << TL_T__COUNT) - 1;
+    tl_str tools = tools_text(t, r);
+    ev.attr_key[0] = TL_STR_LIT("tools");
+    ev.attr_val[0] = tools;
+    ev.n_attrs = 1;
+    const tl_program *p = t->prog;
+    if (p->ncombos)
+        tl_filter_eval(&t->fc, &ev);
+    int bad[TL_COMBO_MAX_SETS] = {0};
+    for (uint32_t i = 0; i < p->ncombos && i < TL_COMBO_MAX_SETS; i++) {
+        const tl_comborule *cr = &p->combos[i];
+        if (cr->filter >= 0 && !tl_filter_bit(t->fc.bits, (uint32_t)cr->filter))
+            continue;
+        bad[i] = !combination_allowed(cr, r);
+    }
+    emit(ctx, &ev);
+    t->st.closed++;
+    for (uint32_t i = 0; i < p->ncombos && i < TL_COMBO_MAX_SETS; i++) {
+        if (!bad[i])
+            continue;
+        base_event(&ev, r, ts, "tool_combination");
+        ev.attr_key[0] = TL_STR_LIT("rule");
+        ev.attr_val[0] = tl_str_c(p->combos[i].name);
+        ev.attr_key[1] = TL_STR_LIT("tools");
+        ev.attr_val[1] = tools;
+        ev.n_attrs = 2;
+        emit(ctx, &ev);
+        t->st.combinations++;
+    }
+    remove_slot(t, slot);
+}
+
+static int is_synthetic(tl_str kind)
+{
+    return tl_str_eq_c(kind, "trace") || tl_str_eq_c(kind, "sequence") || tl_str_eq_c(kind, "tool_combination");
+}
+
+void tl_traces_observe(tl_traces *t, const tl_event *ev, const uint64_t *fbits, tl_traces_emit_fn emit, void *ctx)
+{
+    if (!(ev->str_present & (1u << TL_S_TRACE_ID)) || ev->str[TL_S_TRACE_ID].n == 0)
+        return;
+    tl_str kind = (ev->str_present & (1u << TL_S_KIND)) ? ev->str[TL_S_KIND] : (tl_str){"", 0};
+    if (is_synthetic(kind))
+        return;
+    tl_str id = ev->str[TL_S_TRACE_ID];
+    uint64_t hash = XXH3_64bits(id.p, id.n < ID_MAX ? id.n : ID_MAX);
+    int found;
+    size_t slot = find_slot(t, hash, id, &found);
+    if (!found) {
+        if (t->free_head == NONE) {
+            t->st.untracked++;
+            return;
+        }
+        uint32_t rn = t->free_head;
+        trec *r = &t->recs[rn];
+        t->free_head = r->next_free;
+        memset(r, 0, sizeof *r);
+        r->used = 1;
+        r->hash = hash;
+        r->id_len = (uint8_t)(id.n < ID_MAX ? id.n : ID_MAX);
+        memcpy(r->id, id.p, r->id_len);
+        r->first_ts = r->last_ts = ev->ts_ms;
+        t->index[slot] = rn;
+        t->st.open++;
+    }
+    trec *r = &t->recs[t->index[slot]];
+    r->events++;
+    if (ev->ts_ms < r->first_ts)
+        r->first_ts = ev->ts_ms;
+    if (ev->ts_ms > r->last_ts)
+        r->last_ts = ev->ts_ms;
+    if (tl_str_eq_c(kind, "llm_call"))
+        r->llm_calls++;
+    if (tl_str_eq_c(kind, "tool_call")) {
+        r->tool_calls++;
+        if (ev->str_present & (1u << TL_S_TOOL)) {
+            tl_str tool = ev->str[TL_S_TOOL];
+            uint8_t n = (uint8_t)(tool.n < TOOL_MAX ? tool.n : TOOL_MAX);
+            uint8_t i;
+            for (i = 0; i < r->ntools && !(r->tool_len[i] == n && memcmp(r->tool[i], tool.p, n) == 0); i++)
+                ;
+            if (i == r->ntools && r->ntools < TL_COMBO_MAX_TOOLS) {
+                memcpy(r->tool[i], tool.p, n);
+                r->tool_len[i] = n;
+                r->ntools++;
+            }
+        }
+    }
+    if ((ev->str_present & (1u << TL_S_STATUS)) && !tl_str_eq_c(ev->str[TL_S_STATUS], "ok"))
+        r->errors++;
+    double v;
+    if (tl_event_num(ev, TL_N_TOKENS, &v))
+        r->tokens += v;
+    if (tl_event_num(ev, TL_N_COST_USD, &v))
+        r->cost += v;
+    if (!r->service.n && (ev->str_present & (1u << TL_S_SERVICE)))
+        sstr_set(&r->service, ev->str[TL_S_SERVICE]);
+    if (!r->prompt_version.n && (ev->str_present & (1u << TL_S_PROMPT_VERSION)))
+        sstr_set(&r->prompt_version, ev->str[TL_S_PROMPT_VERSION]);
+    if (!r->model_version.n && (ev->str_present & (1u << TL_S_MODEL_VERSION)))
+        sstr_set(&r->model_version, ev->str[TL_S_MODEL_VERSION]);
+
+    /* sequences: each step must match within `within` of the previous one */
+    const tl_program *p = t->prog;
+    uint32_t done_now[MAX_SEQS], ndone = 0;
+    for (uint32_t i = 0; i < p->nseqs && i < MAX_SEQS; i++) {
+        const tl_seqrule *sq = &p->seqs[i];
+        if (r->seq_done[i])
+            continue;
+        if (r->seq_step[i] > 0 && ev->ts_ms - r->seq_at[i] > sq->within_ms)
+            r->seq_step[i] = 0; /* too late for the next step: start over */
+        uint8_t step = r->seq_step[i];
+        if (tl_filter_bit(fbits, sq->steps[step])) {
+            r->seq_step[i] = (uint8_t)(step + 1);
+            r->seq_at[i] = ev->ts_ms;
+            if (r->seq_step[i] == sq->nsteps) {
+                r->seq_done[i] = 1;
+                done_now[ndone++] = i;
+            }
+        }
+    }
+    for (uint32_t k = 0; k < ndone; k++) {
+        tl_event se;
+        base_event(&se, r, ev->ts_ms, "sequence");
+        if (ev->str_present & (1u << TL_S_SERVICE))
+            tl_event_set_str(&se, TL_S_SERVICE, ev->str[TL_S_SERVICE].p, ev->str[TL_S_SERVICE].n);
+        se.attr_key[0] = TL_STR_LIT("rule");
+        se.attr_val[0] = tl_str_c(p->seqs[done_now[k]].name);
+        se.n_attrs = 1;
+        emit(ctx, &se);
+        t->st.sequences++;
+    }
+
+    /* the root request closes the trace: it reports the whole trace */
+    if (tl_str_eq_c(kind, "request") && !(ev->str_present & (1u << TL_S_PARENT_SPAN_ID) && ev->str[TL_S_PARENT_SPAN_ID].n))
+        close_trace(t, slot, ev->ts_ms, emit, ctx);
+}
+
+void tl_traces_expire(tl_traces *t, int64_t wm, tl_traces_emit_fn emit, void *ctx)
+{
+    if (wm == INT64_MIN || !t->st.open)
+        return;
+    int64_t idle = t->prog->trace_idle_ms;
+    for (size_t i = 0; i < t->cap; i++) {
+        uint32_t rn = t->index[i];
+        if (rn == NONE || t->recs[rn].last_ts + idle > wm)
+            continue;
+        close_trace(t, i, t->recs[rn].last_ts + idle, emit, ctx);
+        i--; /* backward shift may have moved another trace into slot i */
+    }
+}
