@@ -61,7 +61,8 @@ int tl_hll_add(tl_hll_pool *p, tl_hll_ref *s, uint64_t hash);
 /* Give a sketch's chunks back to the pool; *s becomes 0. Clearing an empty sketch is a no-op. */
 void tl_hll_clear(tl_hll_pool *p, tl_hll_ref *s);
 
-/* Accumulator. Callers may read `dense` (0 while the estimate is exact) and nothing else. */
+/* Accumulator. Callers may read `dense` (0 while the estimate is exact); the other fields are
+ * private (the unit test inspects them). */
 typedef struct tl_hll_acc {
     uint8_t reg[1 << TL_HLL_P]; /* all zero while !dense */
     uint32_t nsparse;           /* distinct hashes in sparse[] while !dense */

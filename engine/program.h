@@ -192,6 +192,7 @@ typedef struct tl_rule {
                                undefined value) means */
     int32_t inhibited_by;   /* threshold levels: the rule of the next higher level (same name,
                                same group); while it fires on a series, this one does not. -1 */
+    int one_shot;           /* event rules: a firing notification per episode, no resolve */
 } tl_rule;
 
 /* Per-trace rules (traces.c). A sequence rule matches step filters in order within one trace,

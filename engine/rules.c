@@ -795,7 +795,7 @@ static const char *const rule_keys[] = {"name", "description", "filter", "group_
                                         "threshold", "min_events", "for", "severity", "owner", "runbook",
                                         "summary", "labels", "renotify_interval", "keep_firing_for", "resolve",
                                         "confidence", "max_instances", "no_data", "sequence", "within",
-                                        "tool_combinations", NULL};
+                                        "tool_combinations", "event", "dedup", NULL};
 
 static char *err_buf(void)
 {
@@ -1144,7 +1144,39 @@ static int load_rule(ctx *c, const tl_ynode *m)
     /* sequence and combination rules: a matcher (traces.c) plus a count of its matches */
     synth_rule sr;
     const tl_ynode *n_seq = tl_ynode_get(m, "sequence"), *n_tc = tl_ynode_get(m, "tool_combinations");
-    if (n_seq || n_tc) {
+    const tl_ynode *n_ev = tl_ynode_get(m, "event"), *n_dedup = tl_ynode_get(m, "dedup");
+    int one_shot = 0;
+    if (n_dedup && !n_ev)
+        return err_at(c, n_dedup, 0, "'dedup' belongs to event rules (event: <condition>)");
+    if (n_ev) {
+        /* an event rule: one notification per matching event, deduplicated per series within
+         * `dedup`; it has no resolve */
+        if (n_seq || n_tc || tl_ynode_get(m, "value") || tl_ynode_get(m, "threshold") || tl_ynode_get(m, "filter") ||
+            tl_ynode_get(m, "window"))
+            return err_at(c, n_ev, 0, "an event rule fires on each matching event: it takes no value, threshold, "
+                                      "filter, window or sequence (use dedup: for the deduplication period)");
+        if (n_ev->type != TL_Y_SCALAR || !n_ev->len)
+            return err_at(c, n_ev, 0, "event must be a condition, e.g. flags contains \"policy_violation\"");
+        m = synth_begin(&sr, m);
+        synth_add(&sr, n_ev, "filter", "%s", n_ev->str);
+        sr.extra[0].raw = n_ev->raw; /* positions inside the condition map to the source */
+        sr.extra[0].raw_len = n_ev->raw_len;
+        sr.extra[0].style = n_ev->style;
+        synth_add(&sr, n_ev, "value", "%s", "count()");
+        synth_add(&sr, n_ev, "threshold", "%s", "> 0");
+        if (n_dedup) {
+            sr.keys[sr.m.n] = sr.knodes + 3;
+            memset(sr.knodes + 3, 0, sizeof sr.knodes[3]);
+            sr.knodes[3].type = TL_Y_SCALAR;
+            sr.knodes[3].str = "window";
+            sr.knodes[3].len = 6;
+            sr.items[sr.m.n] = (tl_ynode *)n_dedup;
+            sr.m.n++;
+        } else {
+            synth_add(&sr, n_ev, "window", "%s", "10m");
+        }
+        one_shot = 1;
+    } else if (n_seq || n_tc) {
         const tl_ynode *nn = tl_ynode_get(m, "name");
         const char *rname = nn && nn->type == TL_Y_SCALAR ? nn->str : "";
         if (n_seq && n_tc)
@@ -1533,6 +1565,9 @@ static int load_rule(ctx *c, const tl_ynode *m)
         if (no_data == TL_NODATA_ALERT)
             r->early = 0; /* absence is only known when a slot closes */
         r->inhibited_by = above;
+        r->one_shot = one_shot;
+        if (one_shot)
+            r->renotify_ms = 0;
         r->severity = tl_strdup(lv[k].sev ? lv[k].sev : sev);
         r->owner = tl_strdup(owner);
         r->runbook = tl_strdup(rb);

@@ -502,8 +502,10 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
                 in->clear_since = at;
             if (at - in->clear_since < r->keep_firing_ms)
                 break; /* keep_firing_for: hold the alert open a while longer */
-            emit(&e, in, TL_ALERT_RESOLVED, defined ? value : in->last_value, at);
-            emitted++;
+            if (!r->one_shot) { /* event rules notify once and have nothing to resolve */
+                emit(&e, in, TL_ALERT_RESOLVED, defined ? value : in->last_value, at);
+                emitted++;
+            }
             in->state = TL_INST_INACTIVE;
             se->nactive--;
             s->active[ri]--;

@@ -704,6 +704,32 @@ static void test_shard_tool_combinations(void **state)
     tl_tl_free(t);
 }
 
+
+/* Event rules: one notification per matching event, deduplicated per series within `dedup`,
+ * and no resolved notifications. */
+static void test_shard_event_rule(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: Violation\n"
+                         "    event: flags contains \"policy_violation\"\n"
+                         "    group_by: [service, trace_id]\n"
+                         "    dedup: 10m\n"
+                         "    severity: critical\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"violation in trace {{trace_id}}\"\n");
+    tl_tl_event(t, T0 + 10 * SEC, "service=a trace=t1 flags=policy_violation");
+    tl_tl_event(t, T0 + 20 * SEC, "service=a trace=t1 flags=policy_violation"); /* duplicate within 10m */
+    tl_tl_event(t, T0 + 30 * SEC, "service=a trace=t2 flags=policy_violation"); /* another key */
+    tl_tl_event(t, T0 + 15 * MIN, "service=a trace=t1 flags=policy_violation"); /* after the period */
+    tl_tl_run(t, T0, T0 + 30 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "Violation", TL_ALERT_FIRING), 3);
+    assert_int_equal(tl_tl_count(t, "Violation", TL_ALERT_RESOLVED), 0);
+    assert_true(strstr(tl_tl_alert_at(t, 0)->summary, "violation in trace t1") != NULL);
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -788,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_shard_per_trace_values),
         cmocka_unit_test(test_shard_sequence_rule),
         cmocka_unit_test(test_shard_tool_combinations),
+        cmocka_unit_test(test_shard_event_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
