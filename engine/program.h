@@ -31,6 +31,7 @@
 #define TL_N_TOKENS TL_N__COUNT
 #define TL_N_TRACE(t) (TL_N__COUNT + 1 + (t))
 #define TL_NUM_FIELDS (TL_N__COUNT + 1 + TL_T__COUNT)
+#define TL_MAX_DFIELDS 8
 
 /* Where an event value comes from: a string field, or an attribute. */
 typedef struct tl_fieldref {
@@ -89,7 +90,8 @@ typedef struct tl_group {
 typedef enum tl_plan_kind {
     TL_PLAN_COUNTER, /* per slot: events matching filter (n), matching numerator (hits) */
     TL_PLAN_MOMENTS, /* per slot: n, values, sum, min, max of a numeric field */
-    TL_PLAN_SKETCH   /* MOMENTS plus a quantile sketch */
+    TL_PLAN_SKETCH,  /* MOMENTS plus a quantile sketch */
+    TL_PLAN_DISTINCT /* per slot: n, values, and a distinct-count sketch (hll.h) of a string field */
 } tl_plan_kind;
 
 typedef struct tl_plan {
@@ -97,7 +99,8 @@ typedef struct tl_plan {
     uint32_t group;
     uint32_t filter;  /* events counted */
     int32_t pred;     /* COUNTER numerator filter, -1 if none */
-    int field;        /* MOMENTS/SKETCH: numeric field (TL_N_* or TL_N_TOKENS) */
+    int field;        /* MOMENTS/SKETCH: numeric field (TL_N_* or pseudo); DISTINCT: index into
+                         the program's dfields */
     int64_t width_ms; /* slot width */
     uint32_t window_slots; /* longest window of the rules reading it, in slots */
     uint32_t nslots;  /* ring length: longest window + lateness + lead */
@@ -115,7 +118,8 @@ typedef enum tl_agg {
     TL_AGG_AVG,
     TL_AGG_MIN,
     TL_AGG_MAX,
-    TL_AGG_QUANTILE  /* q */
+    TL_AGG_QUANTILE, /* q */
+    TL_AGG_DISTINCT  /* approximate number of distinct values (3.25% standard error) */
 } tl_agg;
 
 typedef enum tl_vop {
@@ -226,6 +230,8 @@ typedef struct tl_program {
     tl_plan *plans;
     tl_rule *rules;
     uint32_t filter_words; /* 64-bit words in a filter bitset */
+    uint32_t ndfields;     /* string fields some distinct() counts (at most TL_MAX_DFIELDS) */
+    tl_fieldref dfields[8];
     int64_t lateness_ms;
     int64_t lead_ms;
     uint32_t nseqs, ncombos;

@@ -41,6 +41,14 @@ uint32_t tl_router_route(tl_router *r, const tl_event *ev, tl_fold *out)
     for (int f = 0; f < TL_NUM_FIELDS; f++)
         if (tl_event_num(ev, f, &out->num[f]))
             out->num_mask |= 1u << f;
+    out->dmask = 0;
+    for (uint32_t d = 0; d < p->ndfields; d++) {
+        tl_str v = tl_fieldref_get(&p->dfields[d], ev);
+        if (v.n) {
+            out->dhash[d] = tl_series_hash(v.p, v.n);
+            out->dmask |= 1u << d;
+        }
+    }
     out->keys = r->keys;
     out->nkeys = 0;
     size_t used = 0;

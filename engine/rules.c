@@ -703,6 +703,48 @@ static tl_vnode *compile_value(ctx *c, const tl_ynode *yn, const tl_expr *e, rul
             rb->first_plan = pl;
         return v;
     }
+    if (strcmp(fn, "distinct") == 0) {
+        /* approximate distinct count of a string field: users affected, traces, models */
+        if (e->nargs != 1 || e->args[0]->kind != TL_E_FIELD) {
+            err_at(c, yn, e->pos, "distinct() takes one string field, e.g. distinct(attributes.user_id)");
+            goto fail;
+        }
+        const tl_expr *fa = e->args[0];
+        tl_fieldref ref;
+        int num = -1;
+        ref_kind rk = resolve_field(fa->text, fa->text_len, &ref, &num);
+        if (rk != REF_STR) {
+            err_at(c, yn, fa->pos, rk == REF_NONE ? "unknown field '%s' (%s)" : "distinct() counts a string field; '%s' is not one",
+                   fa->text, field_hint());
+            goto fail;
+        }
+        tl_program *p = c->p;
+        uint32_t d;
+        for (d = 0; d < p->ndfields; d++) {
+            const tl_fieldref *x = &p->dfields[d];
+            if (x->is_attr == ref.is_attr && (ref.is_attr ? tl_str_eq(x->attr, ref.attr) : x->field == ref.field))
+                break;
+        }
+        if (d == p->ndfields) {
+            if (d == TL_MAX_DFIELDS) {
+                err_at(c, yn, fa->pos, "at most %d different fields can be counted with distinct()", TL_MAX_DFIELDS);
+                goto fail;
+            }
+            p->dfields[d] = ref;
+            if (ref.is_attr)
+                p->dfields[d].attr = own_str(c, ref.attr.p, ref.attr.n);
+            p->ndfields++;
+        }
+        int pl = intern_plan(c, TL_PLAN_DISTINCT, rb->group, rb->filter, -1, (int)d, rb->width, rb->window_slots);
+        if (pl < 0)
+            goto fail;
+        v->agg = TL_AGG_DISTINCT;
+        v->plan = (uint32_t)pl;
+        *unit = TL_UNIT_COUNT;
+        if (rb->first_plan < 0)
+            rb->first_plan = pl;
+        return v;
+    }
     if (strcmp(fn, "sum") == 0 || strcmp(fn, "avg") == 0 || strcmp(fn, "min") == 0 || strcmp(fn, "max") == 0) {
         v->agg = fn[0] == 's' ? TL_AGG_SUM : fn[0] == 'a' ? TL_AGG_AVG : fn[1] == 'i' ? TL_AGG_MIN : TL_AGG_MAX;
         if (e->nargs != 1) {
@@ -735,7 +777,8 @@ static tl_vnode *compile_value(ctx *c, const tl_ynode *yn, const tl_expr *e, rul
         field_arg = e->args[1];
     } else {
         err_at(c, yn, e->pos,
-               "unknown function '%s' (aggregates: count, ratio, rate, sum, avg, min, max, p50/p95/p99/pNN, quantile)",
+               "unknown function '%s' (aggregates: count, ratio, rate, sum, avg, min, max, p50/p95/p99/pNN, quantile, "
+               "distinct; history: previous, offset, baseline)",
                fn);
         goto fail;
     }
@@ -954,6 +997,7 @@ static int monotone_condition(const tl_vnode *v, tl_cmp_op op, double thr)
     case TL_AGG_HITS:
     case TL_AGG_RATE:
     case TL_AGG_MAX:
+    case TL_AGG_DISTINCT: /* registers and exact sets only grow */
         return up;
     case TL_AGG_MIN:
         return down;
@@ -1836,6 +1880,9 @@ void tl_program_destroy(tl_program *p)
     }
     for (uint32_t i = 0; i < p->nrules; i++)
         rule_fini(&p->rules[i]);
+    for (uint32_t i = 0; i < p->ndfields; i++)
+        if (p->dfields[i].is_attr)
+            tl_free((void *)p->dfields[i].attr.p);
     for (uint32_t i = 0; i < p->nseqs; i++)
         tl_free(p->seqs[i].name);
     for (uint32_t i = 0; i < p->ncombos; i++) {

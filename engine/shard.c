@@ -27,6 +27,8 @@ struct tl_shard {
     tl_series_table *tables; /* one per group */
     tl_sketch_pool *pool;
     tl_sketch_acc acc;
+    tl_hll_pool *hll;       /* distinct-count sketches */
+    tl_hll_acc hacc;
     int64_t wm;             /* last watermark seen */
     int64_t *closed;        /* per rule: newest slot epoch whose closing evaluation ran */
     int64_t min_ts;         /* oldest event time folded: closing evaluations start there */
@@ -49,7 +51,9 @@ tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
     s->closed = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->closed);
     s->active = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->active);
     s->pool = tl_sketch_pool_new(opts->sketch_max_bytes);
-    if (!s->tables || !s->low_epoch || !s->closed || !s->active || !s->pool || tl_sketch_acc_init(&s->acc) < 0)
+    s->hll = tl_hll_pool_new(opts->sketch_max_bytes);
+    if (!s->tables || !s->low_epoch || !s->closed || !s->active || !s->pool || !s->hll ||
+        tl_sketch_acc_init(&s->acc) < 0 || tl_hll_acc_init(&s->hacc) < 0)
         goto fail;
     for (uint32_t g = 0; g < prog->ngroups; g++)
         if (tl_series_table_init(&s->tables[g], prog, g, opts->max_series) < 0)
@@ -76,6 +80,8 @@ void tl_shard_destroy(tl_shard *s)
     tl_free(s->closed);
     tl_free(s->active);
     tl_sketch_acc_fini(&s->acc);
+    tl_hll_acc_fini(&s->hacc);
+    tl_hll_pool_destroy(s->hll);
     tl_sketch_pool_destroy(s->pool);
     tl_free(s);
 }
@@ -112,6 +118,18 @@ void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
             const tl_plan *pl = &p->plans[pid];
             if (!tl_filter_bit(f->fbits, pl->filter))
                 continue;
+            if (pl->kind == TL_PLAN_DISTINCT) {
+                int rc = tl_window_add_distinct(pl, tl_series_at(se, pl->offset), s->hll, f->ts,
+                                                (f->dmask >> pl->field) & 1, f->dhash[pl->field], s->low_epoch[pid]);
+                if (rc == 1) {
+                    s->st.late++;
+                    continue;
+                }
+                s->st.sketch_full += rc == 2;
+                s->st.folded++;
+                any = 1;
+                continue;
+            }
             tl_contrib c = {.ts = f->ts, .trace_id = f->trace_id};
             if (pl->kind == TL_PLAN_COUNTER) {
                 c.hit = pl->pred >= 0 && tl_filter_bit(f->fbits, (uint32_t)pl->pred);
@@ -156,6 +174,11 @@ static double agg_value(eval_ctx *e, const tl_vnode *v, int64_t end_ms, int64_t 
     uint32_t k = (uint32_t)((len_ms + pl->width_ms - 1) / pl->width_ms);
     tl_winagg w;
     tl_window_read(pl, st, epoch, k, &w);
+    if (v->agg == TL_AGG_DISTINCT) {
+        tl_hll_acc_reset(&e->s->hacc);
+        tl_window_read_distinct(pl, st, epoch, k, e->s->hll, &e->s->hacc);
+        return tl_hll_acc_estimate(&e->s->hacc);
+    }
     if (v->agg == TL_AGG_QUANTILE) {
         if (!w.nv)
             return NAN;
@@ -536,6 +559,8 @@ static int series_idle(tl_shard *s, uint32_t group, tl_series *se, int64_t wm)
         tl_planstate *st = tl_series_at(se, pl->offset);
         int64_t now = tl_epoch(wm, pl->width_ms);
         tl_window_expire(pl, st, now - (int64_t)pl->nslots + 1, s->pool);
+        if (pl->kind == TL_PLAN_DISTINCT)
+            tl_window_clear_distinct(pl, st, s->hll, now - (int64_t)pl->nslots + 1);
         if (tl_window_live(pl, st, now - (int64_t)pl->nslots + 1))
             return 0;
     }
@@ -603,6 +628,11 @@ uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
         for (size_t i = 0; i < t->cap; i++) {
             tl_series *se = t->slots[i];
             if (se && !se->dirty && series_idle(s, gi, se, wm)) {
+                for (uint32_t k = 0; k < g->nplans; k++) {
+                    const tl_plan *pl = &p->plans[g->plans[k]];
+                    if (pl->kind == TL_PLAN_DISTINCT)
+                        tl_window_clear_distinct(pl, tl_series_at(se, pl->offset), s->hll, INT64_MAX);
+                }
                 tl_series_remove(t, se, s->pool);
                 s->st.evicted++;
                 i--; /* backward shift may have moved another series into slot i */

@@ -40,6 +40,8 @@ typedef struct tl_fold {
     const uint64_t *fbits;        /* filter bitset (program->filter_words words) */
     double num[TL_NUM_FIELDS];
     uint32_t num_mask;            /* bit f set when num[f] is present */
+    uint32_t dmask;               /* bit d set when dhash[d] (program dfields) is present */
+    uint64_t dhash[TL_MAX_DFIELDS];
     tl_str trace_id;
     uint32_t nkeys;
     tl_fold_key *keys;

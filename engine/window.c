@@ -247,3 +247,45 @@ uint32_t tl_window_exemplars(const tl_plan *plan, const tl_planstate *st, int64_
         ids[out++] = st->ex[order[i]].id;
     return out;
 }
+
+int tl_window_add_distinct(const tl_plan *plan, tl_planstate *st, tl_hll_pool *pool, int64_t ts, int has,
+                           uint64_t hash, int64_t low_epoch)
+{
+    int64_t e = tl_epoch(ts, plan->width_ms);
+    if (e < low_epoch)
+        return 1;
+    tl_mslot *s = &mslots(st)[slot_of(plan, e)];
+    if (s->epoch != e) {
+        if (s->epoch > e)
+            return 1;
+        s->epoch = e;
+        s->n = s->nv = 0;
+        tl_hll_clear(pool, &s->hll);
+    }
+    s->n++;
+    if (!has)
+        return 0;
+    s->nv++;
+    return tl_hll_add(pool, &s->hll, hash) < 0 ? 2 : 0;
+}
+
+void tl_window_read_distinct(const tl_plan *plan, const tl_planstate *st, int64_t now_epoch, uint32_t k,
+                             const tl_hll_pool *pool, tl_hll_acc *acc)
+{
+    if (k > plan->nslots)
+        k = plan->nslots;
+    const tl_mslot *s = cmslots(st);
+    for (int64_t e = now_epoch - (int64_t)k + 1; e <= now_epoch; e++) {
+        const tl_mslot *x = &s[slot_of(plan, e)];
+        if (x->epoch == e && x->hll)
+            tl_hll_acc_merge(acc, pool, x->hll);
+    }
+}
+
+void tl_window_clear_distinct(const tl_plan *plan, tl_planstate *st, tl_hll_pool *pool, int64_t min_epoch)
+{
+    tl_mslot *s = mslots(st);
+    for (uint32_t i = 0; i < plan->nslots; i++)
+        if (s[i].hll && (min_epoch == INT64_MAX || s[i].epoch < min_epoch))
+            tl_hll_clear(pool, &s[i].hll);
+}

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "program.h"
+#include "hll.h"
 #include "sketch.h"
 
 #define TL_EXEMPLARS 4
@@ -42,7 +43,7 @@ typedef struct tl_mslot {
     uint32_t nv; /* of which carried the field */
     double sum, min, max;
     tl_sketch_ref sk; /* SKETCH plans only */
-    uint32_t pad;
+    uint32_t hll;     /* DISTINCT plans only: a tl_hll_ref */
 } tl_mslot;
 
 typedef struct tl_exemplar {
@@ -95,6 +96,15 @@ int tl_window_live(const tl_plan *plan, const tl_planstate *st, int64_t min_epoc
 /* Release sketches of slots older than min_epoch (called at slot ticks). */
 void tl_window_expire(const tl_plan *plan, tl_planstate *st, int64_t min_epoch,
                       tl_sketch_pool *pool);
+
+/* DISTINCT plans: fold one event (`has`: the field is present, `hash` its value's hash), merge
+ * the window's sketches into acc, and give sketches of slots older than min_epoch back
+ * (INT64_MAX: all, before a series is freed). Same return codes as tl_window_add. */
+int tl_window_add_distinct(const tl_plan *plan, tl_planstate *st, tl_hll_pool *pool, int64_t ts, int has,
+                           uint64_t hash, int64_t low_epoch);
+void tl_window_read_distinct(const tl_plan *plan, const tl_planstate *st, int64_t now_epoch, uint32_t k,
+                             const tl_hll_pool *pool, tl_hll_acc *acc);
+void tl_window_clear_distinct(const tl_plan *plan, tl_planstate *st, tl_hll_pool *pool, int64_t min_epoch);
 
 /* Exemplar trace ids with since_ms <= ts < until_ms, best first, then (to fill up to max)
  * those at or after until_ms; returns how many (<= max). */

@@ -10,7 +10,10 @@ typedef struct fold_hdr {
     int64_t ts;
     uint32_t num_mask;
     uint32_t trace_len;
+    uint32_t dmask;
+    uint32_t pad;
     double num[TL_NUM_FIELDS];
+    uint64_t dhash[TL_MAX_DFIELDS];
 } fold_hdr;
 
 typedef struct key_hdr {
@@ -45,7 +48,10 @@ void tl_xfer_fold_encode(void *buf, const tl_fold *f, uint32_t owner, uint32_t f
     h->ts = f->ts;
     h->num_mask = f->num_mask;
     h->trace_len = f->trace_id.n;
+    h->dmask = f->dmask;
+    h->pad = 0;
     memcpy(h->num, f->num, sizeof h->num);
+    memcpy(h->dhash, f->dhash, sizeof h->dhash);
     p += sizeof *h;
     memcpy(p, f->fbits, filter_words * 8);
     p += filter_words * 8;
@@ -75,6 +81,8 @@ void tl_xfer_fold_decode(const void *rec, tl_fold *f, tl_fold_key *keys, uint32_
     f->ts = h->ts;
     f->num_mask = h->num_mask;
     memcpy(f->num, h->num, sizeof f->num);
+    f->dmask = h->dmask;
+    memcpy(f->dhash, h->dhash, sizeof f->dhash);
     p += sizeof *h;
     f->fbits = (const uint64_t *)p;
     p += filter_words * 8;

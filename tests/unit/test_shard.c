@@ -730,6 +730,63 @@ static void test_shard_event_rule(void **state)
     tl_tl_free(t);
 }
 
+
+/* "users affected": distinct users among failed requests, exact while small and within the
+ * sketch's error when large. */
+static void test_shard_distinct_users(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: UsersAffected\n"
+                         "    filter: status == \"error\"\n"
+                         "    group_by: [service]\n"
+                         "    value: distinct(attributes.user_id)\n"
+                         "    window: 10m\n"
+                         "    threshold: \"> 50\"\n"
+                         "    severity: critical\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"{{value}} users affected on {{service}}\"\n");
+    char spec[128];
+    /* 40 users fail repeatedly (200 errors): no alert; then 30 more users fail: 70 > 50 */
+    for (int i = 0; i < 200; i++) {
+        snprintf(spec, sizeof spec, "service=s status=error attr.user_id=u%d", i % 40);
+        tl_tl_event(t, T0 + i * SEC, spec);
+    }
+    for (int i = 0; i < 30; i++) {
+        snprintf(spec, sizeof spec, "service=s status=error attr.user_id=v%d", i);
+        tl_tl_event(t, T0 + 5 * MIN + i * SEC, spec);
+    }
+    tl_tl_run(t, T0, T0 + 8 * MIN, 10 * SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "UsersAffected", TL_ALERT_FIRING);
+    assert_non_null(f);
+    assert_true(f->ts > T0 + 5 * MIN && f->ts <= T0 + 5 * MIN + 20 * SEC); /* the 11th new user */
+    assert_true(f->value == 51); /* exact at this size; fired early on the 51st user */
+    tl_tl_free(t);
+    /* large: 20000 distinct users in one window, within 4 standard errors (13%) */
+    t = tl_tl_new("rules:\n"
+                  "  - name: Many\n"
+                  "    value: distinct(attributes.user_id)\n"
+                  "    window: 10m\n"
+                  "    threshold: \"> 1\"\n"
+                  "    for: 5m\n"
+                  "    severity: info\n"
+                  "    owner: o\n"
+                  "    runbook: r.md\n"
+                  "    summary: s\n");
+    for (int i = 0; i < 20000; i++) {
+        snprintf(spec, sizeof spec, "service=s attr.user_id=user-%d", i);
+        tl_tl_event(t, T0 + (int64_t)i * 20, spec);
+    }
+    tl_tl_run(t, T0, T0 + 8 * MIN, 10 * SEC);
+    f = tl_tl_find(t, "Many", TL_ALERT_FIRING);
+    assert_non_null(f);
+    /* fired at ~5m with the users of the first 5 minutes: 15000 */
+    double want = (double)((f->ts - T0) / 20 < 20000 ? (f->ts - T0) / 20 : 20000);
+    assert_true(fabs(f->value - want) <= want * 0.13);
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -815,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_shard_sequence_rule),
         cmocka_unit_test(test_shard_tool_combinations),
         cmocka_unit_test(test_shard_event_rule),
+        cmocka_unit_test(test_shard_distinct_users),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
