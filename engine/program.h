@@ -197,6 +197,8 @@ typedef struct tl_rule {
     int32_t inhibited_by;   /* threshold levels: the rule of the next higher level (same name,
                                same group); while it fires on a series, this one does not. -1 */
     int one_shot;           /* event rules: a firing notification per episode, no resolve */
+    int64_t release_ms;     /* release-aware: evaluate a series only during this long after its
+                               label set (e.g. a new prompt_version) was first seen; 0 = always */
 } tl_rule;
 
 /* Per-trace rules (traces.c). A sequence rule matches step filters in order within one trace,

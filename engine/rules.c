@@ -838,7 +838,7 @@ static const char *const rule_keys[] = {"name", "description", "filter", "group_
                                         "threshold", "min_events", "for", "severity", "owner", "runbook",
                                         "summary", "labels", "renotify_interval", "keep_firing_for", "resolve",
                                         "confidence", "max_instances", "no_data", "sequence", "within",
-                                        "tool_combinations", "event", "dedup", NULL};
+                                        "tool_combinations", "event", "dedup", "release", "during", NULL};
 
 static char *err_buf(void)
 {
@@ -1290,6 +1290,30 @@ static int load_rule(ctx *c, const tl_ynode *m)
     int64_t min_events = 1;
     if ((n = tl_ynode_get(m, "min_events")) && tl_ynode_int(c->doc, n, 0, INT32_MAX, &min_events, err_buf(), 512) < 0)
         bad |= yerr(c);
+    /* release-aware: `release: prompt_version` (a group_by label) with `during: 30m` */
+    int64_t release_ms = 0;
+    const tl_ynode *n_rel = tl_ynode_get(m, "release"), *n_during = tl_ynode_get(m, "during");
+    if (n_rel || n_during) {
+        const char *relf = NULL;
+        if (!n_rel || !n_during) {
+            bad |= err_at(c, n_rel ? n_rel : n_during, 0, "release and during go together: release: prompt_version, "
+                                                          "during: 30m");
+        } else if (tl_ynode_str(c->doc, n_rel, &relf, err_buf(), 512) < 0) {
+            bad |= yerr(c);
+        } else if (tl_ynode_duration(c->doc, n_during, &release_ms, err_buf(), 512) < 0) {
+            bad |= yerr(c);
+        } else {
+            const tl_ynode *gb = tl_ynode_get(m, "group_by");
+            int in_gb = 0;
+            for (size_t i = 0; gb && gb->type == TL_Y_SEQ && i < gb->n; i++)
+                in_gb |= gb->items[i]->type == TL_Y_SCALAR && strcmp(gb->items[i]->str, relf) == 0;
+            if (!in_gb)
+                bad |= err_at(c, n_rel, 0, "release '%s' must also be a group_by label, so each version is its own "
+                                           "series (and the alert names it)", relf);
+            else if (release_ms <= 0)
+                bad |= err_at(c, n_during, 0, "during must be positive");
+        }
+    }
     tl_no_data no_data = TL_NODATA_RESOLVE;
     if ((n = tl_ynode_get(m, "no_data"))) {
         static const char *const names[] = {"resolve", "keep", "ignore", "alert"};
@@ -1610,6 +1634,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
             r->early = 0; /* absence is only known when a slot closes */
         r->inhibited_by = above;
         r->one_shot = one_shot;
+        r->release_ms = release_ms;
         if (one_shot)
             r->renotify_ms = 0;
         r->severity = tl_strdup(lv[k].sev ? lv[k].sev : sev);

@@ -53,6 +53,7 @@ static tl_series *new_series(tl_series_table *t, uint64_t hash, const char *key,
     s->hash = hash;
     s->key_len = len;
     s->last_ts = INT64_MIN;
+    s->first_ts = INT64_MAX;
     for (uint32_t i = 0; i < g->nplans; i++) {
         const tl_plan *pl = &t->prog->plans[g->plans[i]];
         tl_window_init(pl, tl_series_at(s, pl->offset));

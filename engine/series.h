@@ -28,6 +28,7 @@ typedef struct tl_series {
     uint64_t hash;
     struct tl_series *dirty_next; /* on the table's dirty list when dirty != 0 */
     int64_t last_ts;              /* newest event time folded */
+    int64_t first_ts;             /* oldest event time folded: when this label set was first seen */
     uint32_t key_len;
     uint8_t dirty;
     uint8_t overflow;             /* this is the overflow series */

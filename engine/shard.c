@@ -150,6 +150,8 @@ void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
         if (any) {
             if (f->ts > se->last_ts)
                 se->last_ts = f->ts;
+            if (f->ts < se->first_ts)
+                se->first_ts = f->ts;
             tl_series_mark_dirty(t, se);
         }
     }
@@ -449,6 +451,11 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
         if (r->confidence_z > 0 && defined)
             tested = wilson_lower(value, (double)w.n, r->confidence_z);
         cond = compare(tested, r->op, r->threshold);
+    }
+    if (r->release_ms > 0 && (se->first_ts == INT64_MAX || at - se->first_ts > r->release_ms + r->width_ms)) {
+        /* a release-aware rule watches a version only during its first `during` */
+        cond = 0;
+        defined = 1;
     }
     if (r->inhibited_by >= 0) {
         /* a higher severity level of the same rule firing on this series silences this one */

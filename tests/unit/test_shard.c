@@ -787,6 +787,61 @@ static void test_shard_distinct_users(void **state)
     tl_tl_free(t);
 }
 
+
+/* "invalid output rate > 5% in the first 30 minutes after a prompt release": each version is
+ * watched only during its first 30m, and the alert names the version. */
+static void test_shard_release_aware(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: InvalidOutputAfterRelease\n"
+                         "    filter: kind == \"llm_call\"\n"
+                         "    group_by: [service, prompt_version]\n"
+                         "    release: prompt_version\n"
+                         "    during: 30m\n"
+                         "    value: ratio(flags contains \"invalid_output\")\n"
+                         "    window: 10m\n"
+                         "    threshold: \"> 5%\"\n"
+                         "    min_events: 50\n"
+                         "    for: 5m\n"
+                         "    severity: warning\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"{{prompt_version}}: invalid output {{value}}\"\n");
+    const char *v1 = "kind=llm_call service=s prompt_version=v1", *v2 = "kind=llm_call service=s prompt_version=v2";
+    /* v1 is an old version at 8% from the start... only watched for its first 30m: it fires
+     * then resolves when its window closes; v2 released at 1h with 8% fires; v3 at 2% never */
+    tl_tl_every(t, T0, T0 + 60 * MIN, SEC, v1, 0.08, "flags=invalid_output");
+    tl_tl_every(t, T0 + 60 * MIN, T0 + 120 * MIN, SEC, v2, 0.08, "flags=invalid_output");
+    tl_tl_every(t, T0 + 120 * MIN, T0 + 150 * MIN, SEC, "kind=llm_call service=s prompt_version=v3", 0.02,
+                "flags=invalid_output");
+    tl_tl_run(t, T0, T0 + 150 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "InvalidOutputAfterRelease", TL_ALERT_FIRING), 2);
+    const tl_tl_alert *a = tl_tl_alert_at(t, 0);
+    assert_string_equal(a->labels, "service=s,prompt_version=v1");
+    int v2_fired = 0, v2_resolved = 0, v1_resolved = 0;
+    for (size_t i = 0; i < tl_tl_nalerts(t); i++) {
+        const tl_tl_alert *x = tl_tl_alert_at(t, i);
+        if (strcmp(x->labels, "service=s,prompt_version=v2") == 0) {
+            if (x->state == TL_ALERT_FIRING) {
+                v2_fired = 1;
+                assert_true(x->ts > T0 + 60 * MIN && x->ts < T0 + 70 * MIN);
+                assert_true(strncmp(x->summary, "v2: invalid output ", 19) == 0);
+            } else {
+                v2_resolved = 1;
+                /* the release window closed, not the problem */
+                assert_true(x->ts >= T0 + 90 * MIN && x->ts <= T0 + 91 * MIN);
+            }
+        }
+        if (strcmp(x->labels, "service=s,prompt_version=v1") == 0 && x->state == TL_ALERT_RESOLVED) {
+            v1_resolved = 1;
+            assert_true(x->ts >= T0 + 30 * MIN && x->ts <= T0 + 31 * MIN);
+        }
+    }
+    assert_true(v2_fired && v2_resolved && v1_resolved);
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -873,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_shard_tool_combinations),
         cmocka_unit_test(test_shard_event_rule),
         cmocka_unit_test(test_shard_distinct_users),
+        cmocka_unit_test(test_shard_release_aware),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
