@@ -35,6 +35,7 @@
 
 /* Demo timeline (offsets from start_ms). */
 #define DEMO_POLICY_AT MIN_MS(2)
+#define DEMO_INJECTION_AT MIN_MS(45)
 #define DEMO_OUTAGE_FROM MIN_MS(3)
 #define DEMO_OUTAGE_TO MIN_MS(20)
 #define DEMO_SPIKE_FROM MIN_MS(22)
@@ -181,6 +182,7 @@ struct tl_fleet {
     double next_start; /* event time (ms) of the next trace arrival */
     uint64_t seq;
     int policy_done;
+    int injection_done;
 
     uint32_t cap;       /* pool slots == heap capacity */
     uint32_t n_heap;
@@ -443,6 +445,16 @@ static void plan_trace(tl_fleet *f, int64_t t0)
         f->policy_done = 1;
     }
 
+    /* One prompt injection followed by a high-risk tool call in the same trace. Outside it,
+     * injections are detected and the agent does not act on them. */
+    int injected_risky = 0;
+    if (!f->injection_done && p->service == SVC_SUPPORT && in_phase(f, t0, DEMO_INJECTION_AT, DEMO_LENGTH)) {
+        injection = injected_risky = 1;
+        f->injection_done = 1;
+        if (n_tool == 0)
+            n_tool = 1;
+    }
+
     /* Input guardrail first. */
     double g_lat = rng_latency(f, tool_median_ms[T_INPUT_FILTER], 0.3, 1000);
     fleet_ev *g = plan_child(f, &tp, K_GUARDRAIL, g_lat);
@@ -457,7 +469,7 @@ static void plan_trace(tl_fleet *f, int64_t t0)
     }
 
     /* Model and tool calls alternate: think, act, think, act, ... */
-    int risk_pending = injection && rng_chance(f, 0.5);
+    int risk_pending = injected_risky;
     int steps = n_llm > n_tool ? n_llm : n_tool;
     for (int i = 0; i < steps; i++) {
         if (i < n_llm)
@@ -665,6 +677,8 @@ const char *tl_fleet_phase(const tl_fleet *f, int64_t t_ms)
         return "healthy";
     if (rel < DEMO_SPIKE_TO)
         return "latency spike: support-bot requests ~20 s";
+    if (rel >= DEMO_INJECTION_AT && rel < DEMO_INJECTION_AT + MIN_MS(1))
+        return "prompt injection, then a high-risk tool call";
     return "healthy";
 }
 

@@ -22,6 +22,9 @@
  *   3m-20m   tool outage: get_order_status on support-bot fails 35% of calls (status=error,
  *            error_type=upstream_5xx);
  *   22m-42m  latency spike: support-bot request latency ~20 s (p95 well above 15 s);
+ *   45m      one support-bot trace where the input guardrail flags injection_detected and a
+ *            tool call with attributes.risk = high follows (elsewhere injections are flagged
+ *            but never followed by a risky call);
  *   42m-50m  healthy, everything resolves.
  * tl_fleet_scenario_length_ms() gives 50m. TL_FLEET_SCENARIO_NONE stays healthy forever.
  *

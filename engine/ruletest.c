@@ -18,6 +18,7 @@
 
 #include "alloc.h"
 #include "route.h"
+#include "traces.h"
 #include "shard.h"
 #include "timefmt.h"
 #include "yamldoc.h"
@@ -1370,6 +1371,35 @@ static void fmt_expect(const expect *e, char *buf, size_t cap)
     }
 }
 
+typedef struct synth_ctx {
+    tl_router *rt;
+    tl_shard *sh;
+} synth_ctx;
+
+/* Events the trace matcher synthesises fold like any other (as in engine.c). */
+static void fold_synthetic(void *ctx, const tl_event *ev)
+{
+    synth_ctx *sc = ctx;
+    tl_fold fo;
+    tl_router_route(sc->rt, ev, &fo);
+    tl_shard_fold(sc->sh, &fo, UINT32_MAX);
+}
+
+/* `trace=NAME*N`: consecutive events of the line share a trace id in groups of N
+ * (NAME1, NAME2, ...), so a line can describe many traces of N events each. */
+static void group_trace_id(tl_event *ev, size_t nth, char *buf, size_t cap)
+{
+    tl_str id = ev->str[TL_S_TRACE_ID];
+    const char *star = memchr(id.p, '*', id.n);
+    if (!star)
+        return;
+    long n = strtol(star + 1, NULL, 10);
+    if (n < 1)
+        n = 1;
+    int len = snprintf(buf, cap, "%.*s%zu", (int)(star - id.p), id.p, nth / (size_t)n + 1);
+    tl_event_set_str(ev, TL_S_TRACE_ID, buf, (uint32_t)len);
+}
+
 static int run_test(const tl_ruletest_file *f, const rtest *t, const tl_ruletest_run_opts *o, FILE *out)
 {
     runner r = {.f = f};
@@ -1384,8 +1414,18 @@ static int run_test(const tl_ruletest_file *f, const rtest *t, const tl_ruletest
         goto done;
     }
     router_ok = 1;
+    tl_traces *traces = f->prog->traces ? tl_traces_new(f->prog, 100000) : NULL;
+    synth_ctx sc = {&rt, sh};
+    size_t *per_line = tl_calloc(t->nlines ? t->nlines : 1, sizeof *per_line);
+    if ((f->prog->traces && !traces) || !per_line) {
+        fprintf(out, "%s:%u:%u: test '%s': out of memory\n", f->path, t->line, t->col, t->name);
+        failed = 1;
+        tl_traces_destroy(traces);
+        tl_free(per_line);
+        goto done;
+    }
     size_t next = 0;
-    char trace[32];
+    char trace[64];
     int64_t end = f->start + t->until;
     for (int64_t wm = f->start;; wm += t->eval) {
         if (wm > end)
@@ -1396,16 +1436,25 @@ static int run_test(const tl_ruletest_file *f, const rtest *t, const tl_ruletest
             if (!(ev->str_present & (1u << TL_S_TRACE_ID))) {
                 int n = snprintf(trace, sizeof trace, "t%zu", next + 1);
                 tl_event_set_str(ev, TL_S_TRACE_ID, trace, (uint32_t)n);
+            } else {
+                group_trace_id(ev, per_line[rc->line], trace, sizeof trace);
             }
+            per_line[rc->line]++;
             tl_fold fo;
             tl_router_route(&rt, ev, &fo);
             tl_shard_fold(sh, &fo, UINT32_MAX);
+            if (traces)
+                tl_traces_observe(traces, ev, fo.fbits, fold_synthetic, &sc);
         }
+        if (traces)
+            tl_traces_expire(traces, wm, fold_synthetic, &sc);
         r.cur_wm = wm;
         tl_shard_evaluate(sh, wm);
         if (wm == end)
             break;
     }
+    tl_traces_destroy(traces);
+    tl_free(per_line);
     if (r.oom) {
         fprintf(out, "%s:%u:%u: test '%s': out of memory recording alerts\n", f->path, t->line, t->col, t->name);
         failed = 1;

@@ -421,7 +421,8 @@ static void test_fleet_phase_names(void **state)
     assert_non_null(strstr(tl_fleet_phase(f, T0 + MIN_MS(10)), "tool outage"));
     assert_string_equal(tl_fleet_phase(f, T0 + MIN_MS(21)), "healthy");
     assert_non_null(strstr(tl_fleet_phase(f, T0 + MIN_MS(30)), "latency spike"));
-    assert_string_equal(tl_fleet_phase(f, T0 + MIN_MS(45)), "healthy");
+    assert_string_equal(tl_fleet_phase(f, T0 + MIN_MS(45)), "prompt injection, then a high-risk tool call");
+    assert_string_equal(tl_fleet_phase(f, T0 + MIN_MS(47)), "healthy");
     assert_string_equal(tl_fleet_phase(h, T0 + MIN_MS(10)), "healthy");
     assert_true(tl_fleet_scenario_length_ms(TL_FLEET_SCENARIO_DEMO) == MIN_MS(50));
     tl_fleet_destroy(f);
@@ -478,6 +479,35 @@ static void test_fleet_overload_keeps_order(void **state)
     tl_fleet_destroy(f);
 }
 
+
+/* The demo has exactly one trace where injection_detected is followed by a high-risk tool call
+ * (attributes.risk = high), at about +45m on support-bot; the healthy baseline has none. */
+static void test_fleet_one_injection_then_risky_tool(void **state)
+{
+    (void)state;
+    for (int scenario = 0; scenario < 2; scenario++) {
+        tl_fleet_opts o = {.seed = 9, .start_ms = T0, .traces_per_sec = 20, .scenario = scenario};
+        tl_fleet *f = tl_fleet_new(&o);
+        tl_event ev;
+        int risky = 0;
+        int64_t at = 0;
+        do {
+            tl_fleet_next(f, &ev);
+            int found;
+            tl_str v = tl_event_attr(&ev, TL_STR_LIT("risk"), &found);
+            if (found && tl_str_eq_c(v, "high")) {
+                risky++;
+                at = ev.ts_ms;
+                assert_true(tl_str_eq_c(ev.str[TL_S_SERVICE], "support-bot"));
+            }
+        } while (ev.ts_ms < T0 + MIN_MS(50));
+        assert_int_equal(risky, scenario);
+        if (scenario)
+            assert_true(at >= T0 + MIN_MS(45) && at < T0 + MIN_MS(46));
+        tl_fleet_destroy(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest basic[] = {
@@ -489,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_fleet_arrival_rate),
         cmocka_unit_test(test_fleet_one_service),
         cmocka_unit_test(test_fleet_phase_names),
+        cmocka_unit_test(test_fleet_one_injection_then_risky_tool),
         cmocka_unit_test(test_fleet_next_allocates_nothing),
         cmocka_unit_test(test_fleet_new_oom_and_null),
         cmocka_unit_test(test_fleet_overload_keeps_order),

@@ -122,9 +122,10 @@ static const tl_rule *find_rule(const tl_program *p, const char *name)
 
 /* ---- layout invariants ---------------------------------------------------------------- */
 
+/* Plans read over the rule's current window (offsets and baselines read roll-ups instead). */
 static void collect_leaf_plans(const tl_vnode *v, uint32_t *plans, size_t *n)
 {
-    if (!v)
+    if (!v || v->op == TL_V_OFFSET || v->op == TL_V_BASELINE)
         return;
     if (v->op == TL_V_AGG)
         plans[(*n)++] = v->plan;
@@ -213,7 +214,7 @@ static void test_rules_shipped_pack_compiles(void **state)
 {
     (void)state;
     tl_program *p = load_pack(60000);
-    assert_int_equal(p->nrules, 9);
+    assert_int_equal(p->nrules, 13);
     assert_int_equal(p->lateness_ms, 60000);
     for (uint32_t i = 0; i < p->nrules; i++) {
         assert_string_equal(p->rules[i].file, "rules/support-agent.yaml");
@@ -308,12 +309,12 @@ static void test_rules_shipped_pack_file_and_dir_agree(void **state)
     tl_program *c = tl_rules_load_string("rules/support-agent.yaml", text, len, &o, &errs);
     if (!c)
         fail_msg("%s", errbuf);
-    assert_int_equal(c->nrules, 9);
+    assert_int_equal(c->nrules, 13);
     tl_program_destroy(c);
     /* under another name, the relative runbooks are not found */
     errs = (tl_rules_errors){.buf = errbuf, .cap = sizeof errbuf};
     assert_null(tl_rules_load_string("elsewhere/x.yaml", text, len, &o, &errs));
-    assert_int_equal(errs.count, 9);
+    assert_int_equal(errs.count, 13);
     assert_contains(errbuf, "runbook 'runbooks/policy-violation.md' does not exist");
     free(text);
 }
@@ -1070,7 +1071,7 @@ static void test_rules_out_of_memory_paths(void **state)
         tl_alloc_fail_after(-1);
         if (p) {
             ok = 1;
-            assert_int_equal(p->nrules, 9);
+            assert_int_equal(p->nrules, 13);
             tl_program_destroy(p);
         } else {
             assert_true(errs.count >= 1);
