@@ -101,7 +101,7 @@ static const char demo_usage[] =
     "\n"
     "Start an embedded Kafka cluster (librdkafka's mock brokers on 127.0.0.1), a synthetic\n"
     "fleet of agents with scripted incidents (a policy violation, a tool outage, a latency\n"
-    "spike, and recovery from each), and the engine with the example rule pack. Alerts are\n"
+    "spike, a prompt injection acted on, and recovery), and the engine with the example rule pack. Alerts are\n"
     "printed as they fire and resolve and produced to the topic tripline-alerts.\n"
     "\n"
     "  --rules PATH      rule file or directory (default rules)\n"
@@ -183,7 +183,8 @@ int tl_cmd_demo(int argc, char **argv)
     printf("tripline demo: embedded Kafka (mock, %d broker%s) at %s\n", brokers, brokers > 1 ? "s" : "", mock.bootstraps);
     printf("  %u rules from %s; synthetic fleet of 3 agent services writing to agent-traces\n", prog->nrules, rules);
     printf("  scenario (event time, played %.0fx faster): +2m policy violation, +3m..20m get_order_status outage,\n"
-           "  +22m..42m latency spike, then recovery; alerts go to tripline-alerts, bad messages to tripline-dlq\n\n",
+           "  +22m..42m latency spike, +45m prompt injection then a high-risk tool call, recovery from each;\n"
+           "  alerts go to tripline-alerts, bad messages to tripline-dlq\n\n",
            speed);
     fflush(stdout);
     gen_thread g = {.e = e};
