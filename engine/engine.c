@@ -136,7 +136,7 @@ typedef struct worker {
     _Atomic int stopped_consuming;
     _Atomic uint64_t s_messages, s_events, s_malformed;
     _Atomic uint32_t s_batches; /* batches whose offsets are not stored yet */
-    _Atomic uint64_t s_late, s_series, s_overflowed; /* from the shard, after each evaluation */
+    _Atomic uint64_t s_late, s_series, s_overflowed, s_capped; /* from the shard, after each evaluation */
     uint64_t messages, events, malformed;
     uint64_t held;       /* messages held back across all partitions */
     uint64_t held_bytes; /* their payload bytes (against HOLD_BUDGET_BYTES) */
@@ -377,6 +377,7 @@ static void owner_duties(worker *w, int64_t now)
     atomic_store_explicit(&w->s_late, ss.late, memory_order_relaxed);
     atomic_store_explicit(&w->s_series, ss.series, memory_order_relaxed);
     atomic_store_explicit(&w->s_overflowed, ss.overflowed, memory_order_relaxed);
+    atomic_store_explicit(&w->s_capped, ss.capped, memory_order_relaxed);
     complete_passes(w);
     store_offsets(w, now, atomic_load(&e->stopping) || atomic_load(&e->hold));
 }
@@ -987,6 +988,7 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
         s->late += atomic_load_explicit(&w->s_late, memory_order_relaxed);
         s->series += atomic_load_explicit(&w->s_series, memory_order_relaxed);
         s->overflowed += atomic_load_explicit(&w->s_overflowed, memory_order_relaxed);
+        s->capped += atomic_load_explicit(&w->s_capped, memory_order_relaxed);
     }
     tl_output_stats os;
     tl_output_stats_get(e->out, &os);
@@ -1005,10 +1007,11 @@ static void print_stats(tl_engine *e)
     if (s.watermark != INT64_MIN)
         tl_time_format_rfc3339(s.watermark, wm, sizeof wm);
     tl_log(TL_LOG_INFO,
-           "stats: messages=%llu events=%llu malformed=%llu late=%llu series=%llu overflowed=%llu alerts=%llu "
-           "acked=%llu retries=%llu watermark=%s",
+           "stats: messages=%llu events=%llu malformed=%llu late=%llu series=%llu overflowed=%llu capped=%llu "
+           "alerts=%llu acked=%llu retries=%llu watermark=%s",
            (unsigned long long)s.messages, (unsigned long long)s.events, (unsigned long long)s.malformed,
            (unsigned long long)s.late, (unsigned long long)s.series, (unsigned long long)s.overflowed,
+           (unsigned long long)s.capped,
            (unsigned long long)s.alerts, (unsigned long long)s.alerts_acked, (unsigned long long)s.delivery_retries, wm);
 }
 

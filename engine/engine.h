@@ -36,6 +36,7 @@ typedef struct tl_engine_stats {
     uint64_t delivery_retries;
     uint64_t series;
     uint64_t overflowed;
+    uint64_t capped;        /* alert instances refused by a rule's max_instances */
     int64_t watermark;      /* event time, ms */
 } tl_engine_stats;
 

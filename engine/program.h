@@ -219,6 +219,8 @@ typedef struct tl_seqrule {
 typedef struct tl_comborule {
     char *name;
     int32_t filter;   /* on the trace summary (service, versions...); -1 = every trace */
+    int64_t learn_ms; /* > 0: instead of allowed sets, a pair of tools is unexpected when it was not
+                         seen together during the last learn_ms (after a learn_ms warm-up) */
     uint32_t nsets;   /* allowed tool sets: a trace's tools must fit inside one of them */
     uint32_t nset_tools[TL_COMBO_MAX_SETS];
     char **set_tools[TL_COMBO_MAX_SETS];

@@ -1129,14 +1129,23 @@ static int load_combinations(ctx *c, const tl_ynode *m, const tl_ynode *tc, cons
     if (tl_ynode_get(m, "value") || tl_ynode_get(m, "threshold") || tl_ynode_get(m, "filter"))
         return err_at(c, tc, 0, "a tool_combinations rule counts unexpected combinations: it takes no value, "
                                 "threshold or filter (put the filter inside tool_combinations)");
-    static const char *const keys[] = {"allowed", "filter", NULL};
+    static const char *const keys[] = {"allowed", "learn", "filter", NULL};
     if (tc->type != TL_Y_MAP)
         return err_at(c, tc, 0, "tool_combinations must be a mapping with 'allowed' (a list of tool lists) and an "
                                 "optional 'filter'");
     if (tl_ynode_check_keys(c->doc, tc, keys, err_buf(), 512) < 0)
         return yerr(c);
     const tl_ynode *allowed = tl_ynode_get(tc, "allowed"), *flt = tl_ynode_get(tc, "filter");
-    if (!allowed || allowed->type != TL_Y_SEQ || allowed->n == 0 || allowed->n > TL_COMBO_MAX_SETS)
+    const tl_ynode *learn = tl_ynode_get(tc, "learn");
+    int64_t learn_ms = 0;
+    if (learn && allowed)
+        return err_at(c, learn, 0, "use either 'allowed' (fixed sets) or 'learn' (pairs seen in a baseline), not both");
+    if (learn) {
+        if (tl_ynode_duration(c->doc, learn, &learn_ms, err_buf(), 512) < 0)
+            return yerr(c);
+        if (learn_ms <= 0)
+            return err_at(c, learn, 0, "learn must be a positive duration, e.g. 7d");
+    } else if (!allowed || allowed->type != TL_Y_SEQ || allowed->n == 0 || allowed->n > TL_COMBO_MAX_SETS)
         return err_at(c, allowed ? allowed : tc, 0, "'allowed' must list 1 to %d tool sets, e.g. [[search_kb, create_ticket]]",
                       TL_COMBO_MAX_SETS);
     tl_program *p = c->p;
@@ -1147,6 +1156,7 @@ static int load_combinations(ctx *c, const tl_ynode *m, const tl_ynode *tc, cons
     tl_comborule *cr = &p->combos[p->ncombos];
     memset(cr, 0, sizeof *cr);
     cr->filter = -1;
+    cr->learn_ms = learn_ms;
     p->ncombos++; /* counted now so that destroy frees what was built even on error */
     if (flt) {
         tl_expr *e = flt->type == TL_Y_SCALAR ? parse_expr(c, flt) : NULL;
@@ -1157,7 +1167,7 @@ static int load_combinations(ctx *c, const tl_ynode *m, const tl_ynode *tc, cons
         if (cr->filter < 0)
             return -1;
     }
-    for (size_t i = 0; i < allowed->n; i++) {
+    for (size_t i = 0; allowed && i < allowed->n; i++) {
         const tl_ynode *set = allowed->items[i];
         if (set->type != TL_Y_SEQ || set->n == 0 || set->n > TL_COMBO_MAX_TOOLS)
             return err_at(c, set, 0, "each allowed set is a list of 1 to %d tool names", TL_COMBO_MAX_TOOLS);
@@ -1496,6 +1506,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
     }
     if (rb_.first_plan < 0) {
         vnode_free(value);
+        tl_expr_free(value_e);
         return err_at(c, n_value, 0, "value needs an aggregate over the current window (previous/offset/baseline "
                                      "alone only describe the past)");
     }

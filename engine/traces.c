@@ -43,6 +43,16 @@ typedef struct trec {
     int64_t seq_at[MAX_SEQS];
 } trec;
 
+/* Learned combinations: tool pairs seen together, with when they were last seen. Fixed size;
+ * when full, new pairs are not learned (counted). */
+#define PAIRS_CAP 4096
+typedef struct pairset {
+    uint64_t key[PAIRS_CAP]; /* 0 = empty */
+    int64_t seen[PAIRS_CAP];
+    int64_t since;           /* first trace this rule looked at: the warm-up starts here */
+    uint32_t n;
+} pairset;
+
 struct tl_traces {
     const tl_program *prog;
     trec *recs;
@@ -52,6 +62,7 @@ struct tl_traces {
     tl_filter_ctx fc;
     tl_traces_stats st;
     char tools_buf[TL_COMBO_MAX_TOOLS * (TOOL_MAX + 1) + 1];
+    pairset *pairs; /* one per combination rule (learned rules only use theirs) */
 };
 
 tl_traces *tl_traces_new(const tl_program *prog, uint32_t max_traces)
@@ -66,7 +77,8 @@ tl_traces *tl_traces_new(const tl_program *prog, uint32_t max_traces)
         t->cap *= 2;
     t->recs = tl_calloc(t->nrecs, sizeof *t->recs);
     t->index = tl_malloc(t->cap * sizeof *t->index);
-    if (!t->recs || !t->index || tl_filter_ctx_init(&t->fc, prog) < 0) {
+    t->pairs = prog->ncombos ? tl_calloc(prog->ncombos, sizeof *t->pairs) : NULL;
+    if (!t->recs || !t->index || (prog->ncombos && !t->pairs) || tl_filter_ctx_init(&t->fc, prog) < 0) {
         tl_traces_destroy(t);
         return NULL;
     }
@@ -85,6 +97,7 @@ void tl_traces_destroy(tl_traces *t)
     tl_filter_ctx_fini(&t->fc);
     tl_free(t->recs);
     tl_free(t->index);
+    tl_free(t->pairs);
     tl_free(t);
 }
 
@@ -177,6 +190,54 @@ static int tool_in_set(const tl_comborule *cr, uint32_t set, const char *name, u
     return 0;
 }
 
+static uint64_t pair_key(const trec *r, uint8_t a, uint8_t b)
+{
+    /* order-independent: hash of the two names sorted */
+    int ab = r->tool_len[a] < r->tool_len[b] ||
+             (r->tool_len[a] == r->tool_len[b] && memcmp(r->tool[a], r->tool[b], r->tool_len[a]) < 0);
+    uint8_t x = ab ? a : b, y = ab ? b : a;
+    char buf[2 * TOOL_MAX + 1];
+    memcpy(buf, r->tool[x], r->tool_len[x]);
+    buf[r->tool_len[x]] = '\0';
+    memcpy(buf + r->tool_len[x] + 1, r->tool[y], r->tool_len[y]);
+    uint64_t k = XXH3_64bits(buf, (size_t)r->tool_len[x] + 1 + r->tool_len[y]);
+    return k ? k : 1;
+}
+
+static size_t pair_slot(const pairset *ps, uint64_t k)
+{
+    size_t i = k & (PAIRS_CAP - 1);
+    while (ps->key[i] && ps->key[i] != k)
+        i = (i + 1) & (PAIRS_CAP - 1);
+    return i;
+}
+
+/* Learned: are all the trace's tool pairs known from the last learn_ms? Then remember them. */
+static int combination_learned(pairset *ps, const tl_comborule *cr, const trec *r, int64_t ts, tl_traces_stats *st)
+{
+    if (ps->since == 0 && ps->n == 0)
+        ps->since = ts;
+    int warm = ts - ps->since >= cr->learn_ms, ok = 1;
+    for (uint8_t a = 0; a < r->ntools; a++) {
+        for (uint8_t b = (uint8_t)(a + 1); b < r->ntools; b++) {
+            uint64_t k = pair_key(r, a, b);
+            size_t i = pair_slot(ps, k);
+            if (!ps->key[i] || ts - ps->seen[i] > cr->learn_ms)
+                ok = ok && !warm;
+            if (!ps->key[i]) {
+                if (ps->n >= PAIRS_CAP * 3 / 4) {
+                    st->untracked++;
+                    continue;
+                }
+                ps->key[i] = k;
+                ps->n++;
+            }
+            ps->seen[i] = ts;
+        }
+    }
+    return ok;
+}
+
 /* Does the trace's tool set fit inside one allowed set? */
 static int combination_allowed(const tl_comborule *cr, const trec *r)
 {
@@ -218,7 +279,7 @@ static void close_trace(tl_traces *t, size_t slot, int64_t ts, tl_traces_emit_fn
         const tl_comborule *cr = &p->combos[i];
         if (cr->filter >= 0 && !tl_filter_bit(t->fc.bits, (uint32_t)cr->filter))
             continue;
-        bad[i] = !combination_allowed(cr, r);
+        bad[i] = cr->learn_ms ? !combination_learned(&t->pairs[i], cr, r, ts, &t->st) : !combination_allowed(cr, r);
     }
     emit(ctx, &ev);
     t->st.closed++;

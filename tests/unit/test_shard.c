@@ -842,6 +842,45 @@ static void test_shard_release_aware(void **state)
     tl_tl_free(t);
 }
 
+
+/* Learned combinations: tool pairs not seen together during the last day (after a day of
+ * warm-up) are unexpected. */
+static void test_shard_learned_tool_combinations(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: NewToolPair\n"
+                         "    tool_combinations:\n"
+                         "      learn: 1d\n"
+                         "    group_by: [service, attributes.tools]\n"
+                         "    severity: warning\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"{{service}}: new combination {{attributes.tools}}\"\n");
+    char spec[256];
+    const int64_t day = 24 * 60 * MIN;
+    int n = 0;
+    /* a trace using search + create_ticket every 10 minutes for 2 days */
+    for (int64_t ts = T0; ts < T0 + 2 * day; ts += 10 * MIN, n++) {
+        snprintf(spec, sizeof spec, "kind=tool_call service=s tool=search trace=x%d parent_span_id=r", n);
+        tl_tl_event(t, ts, spec);
+        snprintf(spec, sizeof spec, "kind=tool_call service=s tool=create_ticket trace=x%d parent_span_id=r", n);
+        tl_tl_event(t, ts + 100, spec);
+        snprintf(spec, sizeof spec, "kind=request service=s trace=x%d", n);
+        tl_tl_event(t, ts + 200, spec);
+    }
+    /* then search + refund, never seen together */
+    tl_tl_event(t, T0 + 2 * day + MIN, "kind=tool_call service=s tool=search trace=new parent_span_id=r");
+    tl_tl_event(t, T0 + 2 * day + MIN + 100, "kind=tool_call service=s tool=refund trace=new parent_span_id=r");
+    tl_tl_event(t, T0 + 2 * day + MIN + 200, "kind=request service=s trace=new");
+    tl_tl_run(t, T0, T0 + 2 * day + 10 * MIN, MIN);
+    assert_int_equal(tl_tl_count(t, "NewToolPair", TL_ALERT_FIRING), 1);
+    const tl_tl_alert *f = tl_tl_find(t, "NewToolPair", TL_ALERT_FIRING);
+    assert_string_equal(f->labels, "service=s,attributes.tools=refund,search");
+    assert_true(f->ts > T0 + 2 * day);
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -929,6 +968,7 @@ int main(void)
         cmocka_unit_test(test_shard_event_rule),
         cmocka_unit_test(test_shard_distinct_users),
         cmocka_unit_test(test_shard_release_aware),
+        cmocka_unit_test(test_shard_learned_tool_combinations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
