@@ -132,7 +132,8 @@ typedef enum tl_vop {
     TL_V_NEG,
     TL_V_PREVIOUS, /* a over the window just before the current one */
     TL_V_OFFSET,   /* a over the same window `shift_ms` ago, read from roll-ups */
-    TL_V_BASELINE  /* mean of a over each complete `res_ms` bucket of the last `period_ms` */
+    TL_V_BASELINE, /* mean of a over each complete `res_ms` bucket of the last `period_ms` */
+    TL_V_PREV_RELEASE /* a over the same window on the series of the release before this one */
 } tl_vop;
 typedef struct tl_vnode {
     tl_vop op;
@@ -199,6 +200,7 @@ typedef struct tl_rule {
     int one_shot;           /* event rules: a firing notification per episode, no resolve */
     int64_t release_ms;     /* release-aware: evaluate a series only during this long after its
                                label set (e.g. a new prompt_version) was first seen; 0 = always */
+    int32_t release_label;  /* index of the release label in the group's labels, -1 if none */
 } tl_rule;
 
 /* Per-trace rules (traces.c). A sequence rule matches step filters in order within one trace,
@@ -206,6 +208,8 @@ typedef struct tl_rule {
  * used. Both report by synthesising an event (kind "sequence" / "tool_combination", with
  * attributes.rule = the rule's name) that the rule itself counts like any other event. */
 #define TL_SEQ_MAX_STEPS 8
+#define TL_MAX_SEQ_RULES 32
+#define TL_MAX_COMBO_RULES 32
 #define TL_COMBO_MAX_SETS 32
 #define TL_COMBO_MAX_TOOLS 16
 

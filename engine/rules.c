@@ -514,6 +514,7 @@ static int intern_plan(ctx *c, tl_plan_kind kind, uint32_t group, uint32_t filte
 /* ---- values ---------------------------------------------------------------------------- */
 
 typedef struct rule_build {
+    int release; /* the rule is release-aware */
     uint32_t group, filter;
     int64_t width;
     uint32_t window_slots;
@@ -665,6 +666,22 @@ static tl_vnode *compile_value(ctx *c, const tl_ynode *yn, const tl_expr *e, rul
         goto fail;
     }
     const char *fn = e->text;
+    if (strcmp(fn, "previous_release") == 0) {
+        /* the same value on the series of the release before this one (release-aware rules) */
+        if (e->nargs != 1) {
+            err_at(c, yn, e->pos, "previous_release() takes one value expression: previous_release(ratio(...))");
+            goto fail;
+        }
+        if (!rb->release) {
+            err_at(c, yn, e->pos, "previous_release() needs a release-aware rule (release: and during:)");
+            goto fail;
+        }
+        v->op = TL_V_PREV_RELEASE;
+        v->a = compile_value(c, yn, e->args[0], rb, unit);
+        if (!v->a)
+            goto fail;
+        return v;
+    }
     if (strcmp(fn, "previous") == 0 || strcmp(fn, "offset") == 0 || strcmp(fn, "baseline") == 0) {
         tl_vnode *t = compile_time_shift(c, yn, e, rb, unit);
         tl_free(v);
@@ -842,7 +859,7 @@ static const char *const rule_keys[] = {"name", "description", "filter", "group_
 
 static char *err_buf(void)
 {
-    static _Thread_local char b[512];
+    static _Thread_local char b[1024];
     return b;
 }
 
@@ -863,7 +880,7 @@ static int get_str(ctx *c, const tl_ynode *m, const char *key, int required, con
             return err_at(c, m, 0, "rule is missing '%s'", key);
         return 0;
     }
-    if (tl_ynode_str(c->doc, n, out, err_buf(), 512) < 0)
+    if (tl_ynode_str(c->doc, n, out, err_buf(), 1024) < 0)
         return yerr(c);
     if (required && !**out)
         return err_at(c, n, 0, "'%s' must not be empty", key);
@@ -1091,9 +1108,11 @@ static int load_sequence(ctx *c, const tl_ynode *m, const tl_ynode *seq, const c
     int64_t within = 0;
     if (!n_within)
         return err_at(c, m, 0, "a sequence rule needs 'within': the longest time between two steps, e.g. 60s");
-    if (tl_ynode_duration(c->doc, n_within, &within, err_buf(), 512) < 0)
+    if (tl_ynode_duration(c->doc, n_within, &within, err_buf(), 1024) < 0)
         return yerr(c);
     tl_program *p = c->p;
+    if (p->nseqs >= TL_MAX_SEQ_RULES)
+        return err_at(c, seq, 0, "at most %d sequence rules", TL_MAX_SEQ_RULES);
     tl_seqrule *na = tl_realloc(p->seqs, (p->nseqs + 1) * sizeof *na);
     if (!na)
         return c->oom = 1, -1;
@@ -1133,7 +1152,7 @@ static int load_combinations(ctx *c, const tl_ynode *m, const tl_ynode *tc, cons
     if (tc->type != TL_Y_MAP)
         return err_at(c, tc, 0, "tool_combinations must be a mapping with 'allowed' (a list of tool lists) and an "
                                 "optional 'filter'");
-    if (tl_ynode_check_keys(c->doc, tc, keys, err_buf(), 512) < 0)
+    if (tl_ynode_check_keys(c->doc, tc, keys, err_buf(), 1024) < 0)
         return yerr(c);
     const tl_ynode *allowed = tl_ynode_get(tc, "allowed"), *flt = tl_ynode_get(tc, "filter");
     const tl_ynode *learn = tl_ynode_get(tc, "learn");
@@ -1141,7 +1160,7 @@ static int load_combinations(ctx *c, const tl_ynode *m, const tl_ynode *tc, cons
     if (learn && allowed)
         return err_at(c, learn, 0, "use either 'allowed' (fixed sets) or 'learn' (pairs seen in a baseline), not both");
     if (learn) {
-        if (tl_ynode_duration(c->doc, learn, &learn_ms, err_buf(), 512) < 0)
+        if (tl_ynode_duration(c->doc, learn, &learn_ms, err_buf(), 1024) < 0)
             return yerr(c);
         if (learn_ms <= 0)
             return err_at(c, learn, 0, "learn must be a positive duration, e.g. 7d");
@@ -1149,6 +1168,8 @@ static int load_combinations(ctx *c, const tl_ynode *m, const tl_ynode *tc, cons
         return err_at(c, allowed ? allowed : tc, 0, "'allowed' must list 1 to %d tool sets, e.g. [[search_kb, create_ticket]]",
                       TL_COMBO_MAX_SETS);
     tl_program *p = c->p;
+    if (p->ncombos >= TL_MAX_COMBO_RULES)
+        return err_at(c, tc, 0, "at most %d tool_combinations rules", TL_MAX_COMBO_RULES);
     tl_comborule *na = tl_realloc(p->combos, (p->ncombos + 1) * sizeof *na);
     if (!na)
         return c->oom = 1, -1;
@@ -1177,7 +1198,7 @@ static int load_combinations(ctx *c, const tl_ynode *m, const tl_ynode *tc, cons
         cr->nsets = (uint32_t)i + 1;
         for (size_t k = 0; k < set->n; k++) {
             const char *tool;
-            if (tl_ynode_str(c->doc, set->items[k], &tool, err_buf(), 512) < 0)
+            if (tl_ynode_str(c->doc, set->items[k], &tool, err_buf(), 1024) < 0)
                 return yerr(c);
             cr->set_tools[i][k] = tl_strdup(tool);
             if (!cr->set_tools[i][k])
@@ -1193,7 +1214,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
 {
     if (m->type != TL_Y_MAP)
         return err_at(c, m, 0, "each rule must be a mapping with name, value, window, threshold, ...");
-    if (tl_ynode_check_keys(c->doc, m, rule_keys, err_buf(), 512) < 0)
+    if (tl_ynode_check_keys(c->doc, m, rule_keys, err_buf(), 1024) < 0)
         yerr(c);
     /* sequence and combination rules: a matcher (traces.c) plus a count of its matches */
     synth_rule sr;
@@ -1287,18 +1308,18 @@ static int load_rule(ctx *c, const tl_ynode *m)
     const tl_ynode *n_window = tl_ynode_get(m, "window"), *n;
     if (!n_window)
         bad |= err_at(c, m, 0, "rule is missing 'window'");
-    else if (tl_ynode_duration(c->doc, n_window, &window, err_buf(), 512) < 0)
+    else if (tl_ynode_duration(c->doc, n_window, &window, err_buf(), 1024) < 0)
         bad |= yerr(c);
     else if (window <= 0)
         bad |= err_at(c, n_window, 0, "window must be positive");
-    if ((n = tl_ynode_get(m, "slot")) && tl_ynode_duration(c->doc, n, &slot, err_buf(), 512) < 0)
+    if ((n = tl_ynode_get(m, "slot")) && tl_ynode_duration(c->doc, n, &slot, err_buf(), 1024) < 0)
         bad |= yerr(c);
-    if ((n = tl_ynode_get(m, "for")) && tl_ynode_duration(c->doc, n, &forr, err_buf(), 512) < 0)
+    if ((n = tl_ynode_get(m, "for")) && tl_ynode_duration(c->doc, n, &forr, err_buf(), 1024) < 0)
         bad |= yerr(c);
-    if ((n = tl_ynode_get(m, "renotify_interval")) && tl_ynode_duration(c->doc, n, &renotify, err_buf(), 512) < 0)
+    if ((n = tl_ynode_get(m, "renotify_interval")) && tl_ynode_duration(c->doc, n, &renotify, err_buf(), 1024) < 0)
         bad |= yerr(c);
     int64_t min_events = 1;
-    if ((n = tl_ynode_get(m, "min_events")) && tl_ynode_int(c->doc, n, 0, INT32_MAX, &min_events, err_buf(), 512) < 0)
+    if ((n = tl_ynode_get(m, "min_events")) && tl_ynode_int(c->doc, n, 0, INT32_MAX, &min_events, err_buf(), 1024) < 0)
         bad |= yerr(c);
     /* release-aware: `release: prompt_version` (a group_by label) with `during: 30m` */
     int64_t release_ms = 0;
@@ -1308,9 +1329,9 @@ static int load_rule(ctx *c, const tl_ynode *m)
         if (!n_rel || !n_during) {
             bad |= err_at(c, n_rel ? n_rel : n_during, 0, "release and during go together: release: prompt_version, "
                                                           "during: 30m");
-        } else if (tl_ynode_str(c->doc, n_rel, &relf, err_buf(), 512) < 0) {
+        } else if (tl_ynode_str(c->doc, n_rel, &relf, err_buf(), 1024) < 0) {
             bad |= yerr(c);
-        } else if (tl_ynode_duration(c->doc, n_during, &release_ms, err_buf(), 512) < 0) {
+        } else if (tl_ynode_duration(c->doc, n_during, &release_ms, err_buf(), 1024) < 0) {
             bad |= yerr(c);
         } else {
             const tl_ynode *gb = tl_ynode_get(m, "group_by");
@@ -1328,7 +1349,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
     if ((n = tl_ynode_get(m, "no_data"))) {
         static const char *const names[] = {"resolve", "keep", "ignore", "alert"};
         const char *v = NULL;
-        if (tl_ynode_str(c->doc, n, &v, err_buf(), 512) < 0) {
+        if (tl_ynode_str(c->doc, n, &v, err_buf(), 1024) < 0) {
             bad |= yerr(c);
         } else {
             size_t k;
@@ -1341,10 +1362,10 @@ static int load_rule(ctx *c, const tl_ynode *m)
         }
     }
     int64_t keep_firing = 0, max_instances = 0;
-    if ((n = tl_ynode_get(m, "keep_firing_for")) && tl_ynode_duration(c->doc, n, &keep_firing, err_buf(), 512) < 0)
+    if ((n = tl_ynode_get(m, "keep_firing_for")) && tl_ynode_duration(c->doc, n, &keep_firing, err_buf(), 1024) < 0)
         bad |= yerr(c);
     if ((n = tl_ynode_get(m, "max_instances")) &&
-        tl_ynode_int(c->doc, n, 1, INT32_MAX, &max_instances, err_buf(), 512) < 0)
+        tl_ynode_int(c->doc, n, 1, INT32_MAX, &max_instances, err_buf(), 1024) < 0)
         bad |= yerr(c);
     if (window > 0 && !slot)
         slot = auto_slot(window);
@@ -1380,7 +1401,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
     } else if (n_thr->type == TL_Y_MAP) {
         static const char *const keys[] = {"critical", "error", "warning", "info", NULL};
         int ok = 1;
-        if (tl_ynode_check_keys(c->doc, n_thr, keys, err_buf(), 512) < 0)
+        if (tl_ynode_check_keys(c->doc, n_thr, keys, err_buf(), 1024) < 0)
             bad |= yerr(c), ok = 0;
         for (int k = 0; k < 4; k++) {
             const tl_ynode *x = tl_ynode_get(n_thr, level_names[k]);
@@ -1443,7 +1464,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
             for (size_t i = 0; i < n_gb->n; i++) {
                 const tl_ynode *it = n_gb->items[i];
                 const char *s;
-                if (tl_ynode_str(c->doc, it, &s, err_buf(), 512) < 0) {
+                if (tl_ynode_str(c->doc, it, &s, err_buf(), 1024) < 0) {
                     bad |= yerr(c);
                     continue;
                 }
@@ -1488,7 +1509,8 @@ static int load_rule(ctx *c, const tl_ynode *m)
     }
     /* Even when other keys were wrong, compile the expressions so their errors are reported
      * in the same run; the program is discarded anyway when there is any error. */
-    rule_build rb_ = {.width = slot, .window_slots = (uint32_t)(window / slot), .first_plan = -1};
+    rule_build rb_ = {.width = slot, .window_slots = (uint32_t)(window / slot), .first_plan = -1,
+                      .release = release_ms > 0};
     int g = intern_group(c, labels, nlabels);
     int f = g >= 0 ? intern_filter(c, n_filter, filter_e) : -1;
     tl_expr_free(filter_e);
@@ -1646,6 +1668,13 @@ static int load_rule(ctx *c, const tl_ynode *m)
         r->inhibited_by = above;
         r->one_shot = one_shot;
         r->release_ms = release_ms;
+        r->release_label = -1;
+        if (release_ms > 0) {
+            const char *relf = tl_ynode_get(m, "release")->str;
+            for (uint32_t li = 0; li < grp->nlabels; li++)
+                if (strcmp(grp->label_names[li], relf) == 0)
+                    r->release_label = (int32_t)li;
+        }
         if (one_shot)
             r->renotify_ms = 0;
         r->severity = tl_strdup(lv[k].sev ? lv[k].sev : sev);
@@ -1662,7 +1691,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
         }
         for (size_t i = 0; !c->oom && n_labels && i < n_labels->n; i++) {
             const char *v;
-            if (tl_ynode_str(c->doc, n_labels->items[i], &v, err_buf(), 512) < 0) {
+            if (tl_ynode_str(c->doc, n_labels->items[i], &v, err_buf(), 1024) < 0) {
                 if (k == 0)
                     yerr(c);
                 bad = 1;
@@ -1696,7 +1725,7 @@ static int load_doc(ctx *c, const tl_ydoc *doc)
     static const char *const top_keys[] = {"rules", NULL};
     if (root->type != TL_Y_MAP)
         return err_at(c, root, 0, "a rule file is a mapping with a 'rules:' list");
-    if (tl_ynode_check_keys(doc, root, top_keys, err_buf(), 512) < 0)
+    if (tl_ynode_check_keys(doc, root, top_keys, err_buf(), 1024) < 0)
         return yerr(c);
     const tl_ynode *rules = tl_ynode_get(root, "rules");
     if (!rules)
@@ -1727,6 +1756,8 @@ static int finish(ctx *c)
         const tl_atom *a = &p->atoms[i];
         p->traces = a->num_field > TL_N_TOKENS ||
                     (a->op == TL_A_STR_EQ && !a->ref.is_attr && a->ref.field == TL_S_KIND && tl_str_eq_c(a->s, "trace"));
+        for (uint32_t k = 0; a->op == TL_A_STR_IN && !a->ref.is_attr && a->ref.field == TL_S_KIND && k < a->nset; k++)
+            p->traces |= tl_str_eq_c(a->set[k], "trace");
     }
     for (uint32_t i = 0; i < p->nplans && !p->traces; i++)
         p->traces = p->plans[i].field > TL_N_TOKENS;

@@ -207,6 +207,49 @@ static double agg_value(eval_ctx *e, const tl_vnode *v, int64_t end_ms, int64_t 
     }
 }
 
+/* Label i of a series key (labels joined by 0x1f). */
+static tl_str key_label(const char *key, uint32_t len, uint32_t i)
+{
+    uint32_t start = 0, idx = 0;
+    for (uint32_t p = 0; p <= len; p++) {
+        if (p == len || key[p] == '\x1f') {
+            if (idx == i)
+                return tl_str_make(key + start, p - start);
+            idx++;
+            start = p + 1;
+        }
+    }
+    return (tl_str){"", 0};
+}
+
+/* The series of the release before this one: same labels except the release label, first
+ * seen most recently before this series. A scan of the group's table: release-aware rules
+ * group by a version, whose tables are small. */
+static tl_series *previous_release(eval_ctx *e)
+{
+    const tl_rule *r = e->r;
+    if (r->release_label < 0)
+        return NULL;
+    tl_series_table *t = &e->s->tables[r->group];
+    const tl_group *g = &e->s->prog->groups[r->group];
+    const char *mk = tl_series_key(t, e->se);
+    tl_series *best = NULL;
+    for (size_t i = 0; i < t->cap; i++) {
+        tl_series *x = t->slots[i];
+        if (!x || x == e->se || x->first_ts >= e->se->first_ts || (best && x->first_ts <= best->first_ts))
+            continue;
+        const char *xk = tl_series_key(t, x);
+        uint32_t l;
+        for (l = 0; l < g->nlabels; l++)
+            if ((int32_t)l != r->release_label &&
+                !tl_str_eq(key_label(mk, e->se->key_len, l), key_label(xk, x->key_len, l)))
+                break;
+        if (l == g->nlabels)
+            best = x;
+    }
+    return best;
+}
+
 static double vvalue(eval_ctx *e, const tl_vnode *v, int64_t end_ms, int64_t len_ms)
 {
     switch (v->op) {
@@ -222,6 +265,16 @@ static double vvalue(eval_ctx *e, const tl_vnode *v, int64_t end_ms, int64_t len
     }
     case TL_V_PREVIOUS:
         return vvalue(e, v->a, end_ms - len_ms, len_ms);
+    case TL_V_PREV_RELEASE: {
+        tl_series *prev = previous_release(e);
+        if (!prev)
+            return NAN;
+        tl_series *self = e->se;
+        e->se = prev;
+        double x = vvalue(e, v->a, end_ms, len_ms);
+        e->se = self;
+        return x;
+    }
     case TL_V_OFFSET:
         return vvalue(e, v->a, end_ms - v->shift_ms, len_ms);
     case TL_V_BASELINE: {
@@ -452,19 +505,20 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
             tested = wilson_lower(value, (double)w.n, r->confidence_z);
         cond = compare(tested, r->op, r->threshold);
     }
+    int forced_off = 0; /* outside the rule's scope: resolves whatever the recovery threshold says */
     if (r->release_ms > 0 && (se->first_ts == INT64_MAX || at - se->first_ts > r->release_ms + r->width_ms)) {
         /* a release-aware rule watches a version only during its first `during` */
-        cond = 0;
-        defined = 1;
+        forced_off = 1;
     }
-    if (r->inhibited_by >= 0) {
+    for (int32_t up = r->inhibited_by; up >= 0 && !forced_off; up = s->prog->rules[up].inhibited_by) {
         /* a higher severity level of the same rule firing on this series silences this one */
-        const tl_rule *hr = &s->prog->rules[r->inhibited_by];
+        const tl_rule *hr = &s->prog->rules[up];
         const tl_inst *hin = tl_series_at(se, g->inst_offset + hr->index_in_group * (uint32_t)sizeof(tl_inst));
-        if (hin->state == TL_INST_FIRING) {
-            cond = 0;
-            defined = 1; /* not "no data": the answer is no */
-        }
+        forced_off = hin->state == TL_INST_FIRING;
+    }
+    if (forced_off) {
+        cond = 0;
+        defined = 1; /* not "no data": the answer is no */
     }
     if (!defined) {
         switch (r->no_data) {
@@ -526,7 +580,8 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
     case TL_INST_FIRING: {
         /* still firing: the condition holds, or with a recovery threshold (hysteresis) the
          * value has not come back past it; no data always counts as recovered */
-        int still = r->has_resolve && defined ? !compare(value, r->resolve_op, r->resolve_threshold) : cond;
+        int still = r->has_resolve && defined && !forced_off ? !compare(value, r->resolve_op, r->resolve_threshold)
+                                                             : cond;
         if (!still) {
             if (in->clear_since == INT64_MIN)
                 in->clear_since = at;

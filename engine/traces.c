@@ -17,7 +17,7 @@
 #define ID_MAX 64
 #define STR_MAX 64
 #define TOOL_MAX 48
-#define MAX_SEQS 32
+#define MAX_SEQS TL_MAX_SEQ_RULES
 #define NONE UINT32_MAX
 
 typedef struct sstr {
@@ -274,8 +274,8 @@ static void close_trace(tl_traces *t, size_t slot, int64_t ts, tl_traces_emit_fn
     const tl_program *p = t->prog;
     if (p->ncombos)
         tl_filter_eval(&t->fc, &ev);
-    int bad[TL_COMBO_MAX_SETS] = {0};
-    for (uint32_t i = 0; i < p->ncombos && i < TL_COMBO_MAX_SETS; i++) {
+    int bad[TL_MAX_COMBO_RULES] = {0};
+    for (uint32_t i = 0; i < p->ncombos; i++) {
         const tl_comborule *cr = &p->combos[i];
         if (cr->filter >= 0 && !tl_filter_bit(t->fc.bits, (uint32_t)cr->filter))
             continue;
@@ -283,7 +283,7 @@ static void close_trace(tl_traces *t, size_t slot, int64_t ts, tl_traces_emit_fn
     }
     emit(ctx, &ev);
     t->st.closed++;
-    for (uint32_t i = 0; i < p->ncombos && i < TL_COMBO_MAX_SETS; i++) {
+    for (uint32_t i = 0; i < p->ncombos; i++) {
         if (!bad[i])
             continue;
         base_event(&ev, r, ts, "tool_combination");
@@ -371,7 +371,7 @@ void tl_traces_observe(tl_traces *t, const tl_event *ev, const uint64_t *fbits, 
     /* sequences: each step must match within `within` of the previous one */
     const tl_program *p = t->prog;
     uint32_t done_now[MAX_SEQS], ndone = 0;
-    for (uint32_t i = 0; i < p->nseqs && i < MAX_SEQS; i++) {
+    for (uint32_t i = 0; i < p->nseqs; i++) {
         const tl_seqrule *sq = &p->seqs[i];
         if (r->seq_done[i])
             continue;

@@ -881,6 +881,67 @@ static void test_shard_learned_tool_combinations(void **state)
     tl_tl_free(t);
 }
 
+
+/* A new prompt version compared with the one before it, side by side over the same window (a
+ * canary comparison): v2 fires when its invalid output is 3 points above v1's. */
+static void test_shard_previous_release(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: WorseThanPrevious\n"
+                         "    filter: kind == \"llm_call\"\n"
+                         "    group_by: [service, prompt_version]\n"
+                         "    release: prompt_version\n"
+                         "    during: 1h\n"
+                         "    value: ratio(flags contains \"invalid_output\") - "
+                         "previous_release(ratio(flags contains \"invalid_output\"))\n"
+                         "    window: 10m\n"
+                         "    threshold: \"> 3%\"\n"
+                         "    min_events: 50\n"
+                         "    severity: warning\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: \"{{prompt_version}} is {{value}} worse than the previous version\"\n");
+    /* v1 serves throughout at 2%; v2 starts at 30m as a canary at 7%; on another service v3
+     * is as good as its predecessor */
+    tl_tl_every(t, T0, T0 + 60 * MIN, SEC, "kind=llm_call service=s prompt_version=v1", 0.02, "flags=invalid_output");
+    tl_tl_every(t, T0 + 30 * MIN, T0 + 60 * MIN, SEC, "kind=llm_call service=s prompt_version=v2", 0.07,
+                "flags=invalid_output");
+    tl_tl_every(t, T0, T0 + 60 * MIN, SEC, "kind=llm_call service=o prompt_version=a", 0.02, "flags=invalid_output");
+    tl_tl_every(t, T0 + 30 * MIN, T0 + 60 * MIN, SEC, "kind=llm_call service=o prompt_version=b", 0.03,
+                "flags=invalid_output");
+    tl_tl_run(t, T0, T0 + 60 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "WorseThanPrevious", TL_ALERT_FIRING), 1);
+    const tl_tl_alert *f = tl_tl_find(t, "WorseThanPrevious", TL_ALERT_FIRING);
+    assert_string_equal(f->labels, "service=s,prompt_version=v2");
+    assert_true(fabs(f->value - 0.05) < 0.01);
+    tl_tl_free(t);
+}
+
+
+/* With three levels, the highest firing level silences every level below it. */
+static void test_shard_three_levels(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: E\n"
+                         "    filter: kind == \"tool_call\"\n"
+                         "    group_by: [service]\n"
+                         "    value: ratio(status != \"ok\")\n"
+                         "    window: 1m\n"
+                         "    slot: 10s\n"
+                         "    threshold: {critical: \"> 20%\", error: \"> 10%\", warning: \"> 5%\"}\n"
+                         "    min_events: 10\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: s\n");
+    tl_tl_every(t, T0, T0 + 5 * MIN, SEC / 4, "kind=tool_call service=s status=ok", 0.30, "status=error");
+    tl_tl_run(t, T0, T0 + 5 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_nalerts(t), 1);
+    assert_string_equal(tl_tl_alert_at(t, 0)->labels, "service=s,severity=critical");
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -969,6 +1030,8 @@ int main(void)
         cmocka_unit_test(test_shard_distinct_users),
         cmocka_unit_test(test_shard_release_aware),
         cmocka_unit_test(test_shard_learned_tool_combinations),
+        cmocka_unit_test(test_shard_previous_release),
+        cmocka_unit_test(test_shard_three_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
