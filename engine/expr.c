@@ -362,7 +362,7 @@ static tl_expr *parse_primary(parser *p)
             next(p);
             break;
         }
-        static const char *const reserved[] = {"and", "or", "not", "in", "contains", "startswith", "endswith"};
+        static const char *const reserved[] = {"and", "or", "not", "in", "contains", "startswith", "endswith", "matches"};
         for (size_t k = 0; k < sizeof reserved / sizeof reserved[0]; k++) {
             if (tok_is_word(p, reserved[k])) {
                 fail(p, pos, "expected a value, got keyword '%s'", reserved[k]);
@@ -572,6 +572,10 @@ static tl_expr *parse_cmp(parser *p)
         next(p);
         return binary(p, TL_E_ENDSWITH, 0, a, parse_add(p));
     }
+    if (tok_is_word(p, "matches")) {
+        next(p);
+        return binary(p, TL_E_MATCHES, 0, a, parse_add(p));
+    }
     return a;
 }
 
@@ -676,8 +680,9 @@ static void canon(sbuf *s, const tl_expr *e)
         puts_(s, "not ");
         canon(s, e->a);
         break;
-    case TL_E_CMP: case TL_E_IN: case TL_E_NOT_IN: case TL_E_CONTAINS: case TL_E_STARTSWITH: case TL_E_ENDSWITH: {
-        static const char *const w[] = {" in ", " not in ", " contains ", " startswith ", " endswith "};
+    case TL_E_CMP: case TL_E_IN: case TL_E_NOT_IN: case TL_E_CONTAINS: case TL_E_STARTSWITH: case TL_E_ENDSWITH:
+    case TL_E_MATCHES: {
+        static const char *const w[] = {" in ", " not in ", " contains ", " startswith ", " endswith ", " matches "};
         canon(s, e->a);
         if (e->kind == TL_E_CMP) {
             puts_(s, " ");

@@ -33,6 +33,7 @@ typedef enum tl_expr_kind {
     TL_E_CONTAINS, /* string contains, or flags contains */
     TL_E_STARTSWITH,
     TL_E_ENDSWITH,
+    TL_E_MATCHES,  /* regular expression (regex.h) */
     TL_E_ARITH,    /* op: '+', '-', '*', '/' */
     TL_E_NEG,
     TL_E_FIELD,    /* text = path, e.g. "attributes.risk" */

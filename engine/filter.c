@@ -13,7 +13,7 @@ int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog)
     fc->atom_done = tl_calloc(aw, sizeof(uint64_t));
     fc->atom_val = tl_calloc(aw, sizeof(uint64_t));
     fc->bits = tl_calloc(fw, sizeof(uint64_t));
-    if (!fc->atom_done || !fc->atom_val || !fc->bits) {
+    if (!fc->atom_done || !fc->atom_val || !fc->bits || tl_regex_scratch_init(&fc->rx) < 0) {
         tl_filter_ctx_fini(fc);
         return -1;
     }
@@ -25,6 +25,7 @@ void tl_filter_ctx_fini(tl_filter_ctx *fc)
     tl_free(fc->atom_done);
     tl_free(fc->atom_val);
     tl_free(fc->bits);
+    tl_regex_scratch_fini(&fc->rx);
     memset(fc, 0, sizeof *fc);
 }
 
@@ -75,9 +76,13 @@ static int has_sub(tl_str h, tl_str n)
     return memmem(h.p, h.n, n.p, n.n) != NULL;
 }
 
-static int atom_eval(const tl_atom *a, const tl_event *ev)
+static int atom_eval(tl_filter_ctx *fc, const tl_atom *a, const tl_event *ev)
 {
     switch (a->op) {
+    case TL_A_STR_MATCH: {
+        tl_str v = tl_fieldref_get(&a->ref, ev);
+        return tl_regex_match(a->re, v.p ? v.p : "", v.n, &fc->rx);
+    }
     case TL_A_STR_EQ:
         return tl_str_eq(tl_fieldref_get(&a->ref, ev), a->s);
     case TL_A_STR_IN: {
@@ -145,7 +150,7 @@ static int node_eval(tl_filter_ctx *fc, const tl_fnode *n, const tl_event *ev)
         uint64_t m = 1ull << (n->atom & 63);
         if (fc->atom_done[w] & m)
             return (fc->atom_val[w] & m) != 0;
-        int v = atom_eval(&fc->prog->atoms[n->atom], ev);
+        int v = atom_eval(fc, &fc->prog->atoms[n->atom], ev);
         fc->atom_done[w] |= m;
         if (v)
             fc->atom_val[w] |= m;

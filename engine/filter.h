@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "program.h"
+#include "regex.h"
 
 typedef struct tl_filter_ctx {
     const tl_program *prog;
@@ -22,6 +23,7 @@ typedef struct tl_filter_ctx {
     uint64_t *atom_val;
     uint64_t *bits;       /* nfilters bits: the result */
     uint32_t atom_words;
+    tl_regex_scratch rx;  /* for `matches` */
 } tl_filter_ctx;
 
 int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog); /* -1 on OOM */

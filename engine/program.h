@@ -48,7 +48,8 @@ typedef enum tl_atom_op {
     TL_A_STR_SUFFIX,
     TL_A_NUM_CMP,      /* numeric field <op> num; false when the field is missing */
     TL_A_FLAG,         /* flags contains s */
-    TL_A_HAS           /* field is present (has(field)) */
+    TL_A_HAS,          /* field is present (has(field)) */
+    TL_A_STR_MATCH     /* string field matches a regular expression (regex.h) */
 } tl_atom_op;
 
 typedef struct tl_atom {
@@ -60,6 +61,7 @@ typedef struct tl_atom {
     tl_str s;          /* constant (owned) */
     tl_str *set;       /* TL_A_STR_IN (owned) */
     uint32_t nset;
+    struct tl_regex *re; /* TL_A_STR_MATCH (owned); s holds the pattern */
 } tl_atom;
 
 /* Filter tree node: evaluated over memoised atoms. */

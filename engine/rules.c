@@ -18,6 +18,7 @@
 
 #include "alloc.h"
 #include "inst.h"
+#include "regex.h"
 #include "rules.h"
 #include "timefmt.h"
 #include "window.h"
@@ -148,7 +149,7 @@ static int atom_same(const tl_atom *a, const tl_atom *b)
     if (a->ref.is_attr != b->ref.is_attr || (!a->ref.is_attr && a->ref.field != b->ref.field) ||
         (a->ref.is_attr && !tl_str_eq(a->ref.attr, b->ref.attr)))
         return 0;
-    if (!tl_str_eq(a->s, b->s) || a->nset != b->nset)
+    if (!tl_str_eq(a->s, b->s) || a->nset != b->nset || (a->re != NULL) != (b->re != NULL))
         return 0;
     for (uint32_t i = 0; i < a->nset; i++)
         if (!tl_str_eq(a->set[i], b->set[i]))
@@ -166,6 +167,7 @@ static tl_str own_str(ctx *c, const char *s, size_t n)
 
 static void atom_free(tl_atom *a)
 {
+    tl_regex_free(a->re);
     if (a->ref.is_attr)
         tl_free((void *)a->ref.attr.p);
     tl_free((void *)a->s.p);
@@ -317,6 +319,29 @@ static tl_fnode *compile_cmp(ctx *c, const tl_ynode *yn, const tl_expr *e)
         tl_fnode *n = atom_node(c, &a);
         return n && e->kind == TL_E_NOT_IN ? fnode(c, TL_F_NOT, n, NULL) : n;
     }
+    case TL_E_MATCHES: {
+        if (r->kind != TL_E_STR) {
+            err_at(c, yn, r->pos, "expected a quoted regular expression");
+            return NULL;
+        }
+        if (rk == REF_NUM) {
+            err_at(c, yn, l->pos, "'%s' is numeric, not a string", l->text);
+            return NULL;
+        }
+        char msg[200];
+        size_t epos = 0;
+        a.re = tl_regex_compile(r->text, r->text_len, msg, sizeof msg, &epos);
+        if (!a.re) {
+            /* position inside the quoted pattern (escapes in the rule file aside) */
+            err_at(c, yn, r->pos + 1 + epos, "invalid regular expression: %s", msg);
+            return NULL;
+        }
+        a.op = TL_A_STR_MATCH;
+        if (a.ref.is_attr)
+            a.ref.attr = own_str(c, a.ref.attr.p, a.ref.attr.n);
+        a.s = own_str(c, r->text, r->text_len);
+        return atom_node(c, &a);
+    }
     case TL_E_CONTAINS:
     case TL_E_STARTSWITH:
     case TL_E_ENDSWITH:
@@ -376,6 +401,7 @@ static tl_fnode *compile_pred(ctx *c, const tl_ynode *yn, const tl_expr *e)
     case TL_E_NOT_IN:
     case TL_E_STARTSWITH:
     case TL_E_ENDSWITH:
+    case TL_E_MATCHES:
         return compile_cmp(c, yn, e);
     case TL_E_CALL:
         if (strcmp(e->text, "has") == 0) {

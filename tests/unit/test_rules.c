@@ -1222,9 +1222,34 @@ static void test_rules_error_threshold_levels(void **state)
     assert_error(load_err(yaml, 1), "t.yaml:9:15: ", "resolve cannot be combined");
 }
 
+
+/* Regular expressions: invalid ones are rejected at the position of the problem inside the
+ * pattern; valid ones compile into one shared atom. */
+static void test_rules_regex(void **state)
+{
+    (void)state;
+    /* value at line 3 from col 12: `count(tool matches 'ab(c')`; the quote is at col 31, the bad ( at 34 */
+    expect_one("A", "count(tool matches 'ab(c')", "5m", "'> 1'", "", "t.yaml:3:34: ",
+               "invalid regular expression: missing ')'");
+    expect_one("A", "count(latency_ms matches 'x')", "5m", "'> 1'", "", "t.yaml:3:18: ", "is numeric, not a string");
+    tl_rules_errors errs;
+    tl_program *p = load_with("t.yaml",
+                              "rules:\n" RULE("A", "count(tool matches '^get_.*_status$')", "5m", "'> 1'")
+                                  RULE("B", "ratio(tool matches '^get_.*_status$')", "5m", "'> 1%'"),
+                              &opts0, &errs);
+    if (!p)
+        fail_msg("%s", errbuf);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->natoms; i++)
+        n += p->atoms[i].op == TL_A_STR_MATCH;
+    assert_int_equal(n, 1);
+    tl_program_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rules_regex),
         cmocka_unit_test(test_rules_error_lifecycle_options),
         cmocka_unit_test(test_rules_error_threshold_levels),
         cmocka_unit_test(test_rules_lifecycle_options_compile),

@@ -942,6 +942,31 @@ static void test_shard_three_levels(void **state)
     tl_tl_free(t);
 }
 
+
+/* A regular-expression filter on the per-event path. */
+static void test_shard_regex_filter(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new("rules:\n"
+                         "  - name: StatusTools\n"
+                         "    filter: tool matches \"^get_.*_status$\"\n"
+                         "    group_by: [tool]\n"
+                         "    value: count()\n"
+                         "    window: 1m\n"
+                         "    threshold: \"> 5\"\n"
+                         "    severity: info\n"
+                         "    owner: o\n"
+                         "    runbook: r.md\n"
+                         "    summary: s\n");
+    tl_tl_every(t, T0, T0 + MIN, SEC, "kind=tool_call tool=get_order_status", 0, NULL);
+    tl_tl_every(t, T0, T0 + MIN, SEC, "kind=tool_call tool=get_order_statuses", 0, NULL);
+    tl_tl_every(t, T0, T0 + MIN, SEC, "kind=tool_call tool=set_order_status", 0, NULL);
+    tl_tl_run(t, T0, T0 + MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "StatusTools", TL_ALERT_FIRING), 1);
+    assert_string_equal(tl_tl_alert_at(t, 0)->labels, "tool=get_order_status");
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -1032,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_shard_learned_tool_combinations),
         cmocka_unit_test(test_shard_previous_release),
         cmocka_unit_test(test_shard_three_levels),
+        cmocka_unit_test(test_shard_regex_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
