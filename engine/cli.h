@@ -13,6 +13,7 @@
 #define TL_EXIT_RUNTIME 1
 #define TL_EXIT_USAGE 2
 #define TL_EXIT_RULES 3
+#define TL_EXIT_WARNINGS 5 /* check: valid rules, with warnings */
 #define TL_EXIT_TESTS 4
 
 int tl_cmd_run(int argc, char **argv);

@@ -14,7 +14,8 @@ int tl_cmd_check(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: tripline check [--no-runbook-check] FILE|DIR...\n\n"
                    "Validate rule files; print each problem as file:line:col: message.\n"
-                   "Exit 0 when every file is valid, 3 when any rule is invalid, 2 on usage errors.\n");
+                   "Exit 0 when every file is valid, 5 when valid but with warnings, 3 when any rule is\n"
+                   "invalid, 2 on usage errors.\n");
             return TL_EXIT_OK;
         }
         if (strcmp(argv[i], "--no-runbook-check") == 0) {
@@ -35,8 +36,10 @@ int tl_cmd_check(int argc, char **argv)
     tl_rules_opts ro = {.lateness_ms = 30000, .renotify_ms = 4 * 3600000LL, .check_runbooks = runbooks};
     char ebuf[32768];
     ebuf[0] = '\0';
-    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0};
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
     tl_program *p = tl_rules_load(paths, n, &ro, &errs);
+    if (p && errs.warnings)
+        fputs(ebuf, stdout); /* warnings only */
     if (!p) {
         fputs(ebuf, stdout);
         if (errs.count > 50)
@@ -62,5 +65,9 @@ int tl_cmd_check(int argc, char **argv)
                grp->nrules, sketches ? ", quantile sketches" : "");
     }
     tl_program_destroy(p);
+    if (errs.warnings) {
+        printf("%d warning%s\n", errs.warnings, errs.warnings == 1 ? "" : "s");
+        return TL_EXIT_WARNINGS;
+    }
     return TL_EXIT_OK;
 }

@@ -25,9 +25,11 @@ tl_program *tl_cli_load_rules(const tl_config *cfg)
                         .renotify_ms = cfg->renotify_ms,
                         .check_runbooks = 1};
     char ebuf[16384];
-    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0};
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
     ebuf[0] = '\0';
     tl_program *p = tl_rules_load((const char *const *)cfg->rules, cfg->n_rules, &ro, &errs);
+    if (p && errs.warnings)
+        fputs(ebuf, stderr);
     if (!p) {
         fputs(ebuf, stderr);
         if (errs.count > 50)

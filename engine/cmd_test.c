@@ -127,7 +127,7 @@ int tl_cmd_test(int argc, char **argv)
     static char ebuf[32768];
     for (size_t i = 0; i < files.n; i++) {
         ebuf[0] = '\0';
-        tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0};
+        tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
         tl_ruletest_file *f = tl_ruletest_load(files.v[i], &lo, &errs);
         if (!f) {
             fputs(ebuf, stdout);

@@ -40,11 +40,18 @@ typedef struct ctx {
 
 /* Append one error line. Text copied from rule files may hold newlines or control
  * characters; they are escaped so that every error stays on one line. */
+static void add_line(ctx *c, const char *msg);
+
 static void add_error(ctx *c, const char *msg)
 {
+    c->errs->count++;
+    add_line(c, msg);
+}
+
+static void add_line(ctx *c, const char *msg)
+{
     tl_rules_errors *e = c->errs;
-    e->count++;
-    if (e->count > MAX_ERRORS || !e->buf || e->cap == 0)
+    if (e->count + e->warnings > MAX_ERRORS || !e->buf || e->cap == 0)
         return;
     for (const char *m = msg; *m && e->len + 5 < e->cap; m++) {
         unsigned char ch = (unsigned char)*m;
@@ -60,6 +67,23 @@ static void add_error(ctx *c, const char *msg)
     if (e->len + 1 < e->cap)
         e->buf[e->len++] = '\n';
     e->buf[e->len < e->cap ? e->len : e->cap - 1] = '\0';
+}
+
+/* A warning at a YAML node: the rule is valid but likely to cry wolf. */
+static void warn_at(ctx *c, const tl_ynode *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void warn_at(ctx *c, const tl_ynode *n, const char *fmt, ...)
+{
+    char msg[512], full[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    uint32_t line = 1, col = 1;
+    if (n)
+        tl_ynode_pos(n, 0, &line, &col);
+    snprintf(full, sizeof full, "%s:%u:%u: warning: %s", c->doc ? c->doc->path : "?", line, col, msg);
+    c->errs->warnings++;
+    add_line(c, full);
 }
 
 /* Error at a YAML node, `off` bytes into its scalar text. */
@@ -1694,6 +1718,17 @@ static int load_rule(ctx *c, const tl_ynode *m)
         r->inhibited_by = above;
         r->one_shot = one_shot;
         r->release_ms = release_ms;
+        if (k == 0 && !bad && !n_seq && !n_tc && !n_ev && !guard.z && r->min_events < 10 &&
+            (r->unit == TL_UNIT_RATIO || value->op == TL_V_AGG) &&
+            (value->agg == TL_AGG_RATIO || value->agg == TL_AGG_QUANTILE || value->agg == TL_AGG_AVG) &&
+            !(r->op == TL_OP_GT && r->threshold == 0))
+            warn_at(c, tl_ynode_get(m, "min_events") ? tl_ynode_get(m, "min_events") : n_value,
+                    "min_events is %llu: a ratio, average or percentile over so few events cries wolf (use 20 or "
+                    "more, or confidence:)",
+                    (unsigned long long)r->min_events);
+        if (k == 0 && !bad && r->renotify_ms > 0 && r->renotify_ms < r->width_ms)
+            warn_at(c, tl_ynode_get(m, "renotify_interval"),
+                    "renotify_interval is shorter than the slot: the alert is sent again at every evaluation");
         r->release_label = -1;
         if (release_ms > 0) {
             const char *relf = tl_ynode_get(m, "release")->str;

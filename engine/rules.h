@@ -6,7 +6,9 @@
  * type errors (sum() of a string field, "10%" on a latency), windows shorter than their slot,
  * missing owner/severity/runbook, a runbook file that does not exist, duplicate rule names,
  * thresholds that cannot be met (a ratio above 100%), and template placeholders that name
- * no label. All errors are collected (up to a limit), not just the first.
+ * no label. All errors are collected (up to a limit), not just the first. Warnings (rules
+ * that are valid but likely to cry wolf) go in the same buffer, marked `warning:`, and do not
+ * fail the load.
  *
  * Threading: single-threaded, at startup or on `tripline check`.
  */
@@ -29,7 +31,8 @@ typedef struct tl_rules_opts {
 typedef struct tl_rules_errors {
     char *buf;
     size_t cap, len;
-    int count;
+    int count;    /* errors: the load fails */
+    int warnings; /* "file:line:col: warning: ..." lines: the load succeeds */
 } tl_rules_errors;
 
 /* Compile rule files. `paths` are files or directories (every *.yaml / *.yml inside,

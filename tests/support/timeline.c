@@ -65,7 +65,7 @@ tl_tl *tl_tl_new(const char *rules_yaml)
     tl_tl *t = calloc(1, sizeof *t);
     tl_rules_opts ro = {.lateness_ms = 30000, .renotify_ms = 0, .check_runbooks = 0};
     char ebuf[4096] = "";
-    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0};
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
     t->prog = tl_rules_load_string("test.yaml", rules_yaml, strlen(rules_yaml), &ro, &errs);
     if (!t->prog)
         fail_msg("rules did not compile:\n%s", ebuf);

@@ -1246,9 +1246,30 @@ static void test_rules_regex(void **state)
     tl_program_destroy(p);
 }
 
+
+/* Warnings: valid rules likely to cry wolf load, with positioned warnings counted apart. */
+static void test_rules_warnings(void **state)
+{
+    (void)state;
+    tl_rules_errors errs;
+    tl_program *p = load_with("t.yaml",
+                              "rules:\n" RULE("A", "ratio(status == 'x')", "5m", "'> 10%'")
+                              "    min_events: 3\n    renotify_interval: 1s\n",
+                              &opts0, &errs);
+    assert_non_null(p);
+    assert_int_equal(errs.count, 0);
+    assert_int_equal(errs.warnings, 2);
+    assert_error(errbuf, "t.yaml:10:17: warning: ", "min_events is 3");
+    assert_error(errbuf, "t.yaml:11:24: warning: ", "renotify_interval is shorter than the slot");
+    tl_program_destroy(p);
+    /* `for` longer than the 7 days of history the engine keeps is an error */
+    expect_one("A", "count()", "5m", "'> 1'", "    for: 8d\n", "t.yaml:10:10: ", "'for' must be between 0 and 7d");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rules_warnings),
         cmocka_unit_test(test_rules_regex),
         cmocka_unit_test(test_rules_error_lifecycle_options),
         cmocka_unit_test(test_rules_error_threshold_levels),

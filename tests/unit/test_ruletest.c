@@ -209,7 +209,7 @@ static void test_ruletest_notation_errors(void **state)
 static tl_ruletest_file *load(const char *text, char *ebuf, size_t cap, int *nerr)
 {
     ebuf[0] = '\0';
-    tl_rules_errors errs = {ebuf, cap, 0, 0};
+    tl_rules_errors errs = {ebuf, cap, 0, 0, 0};
     tl_ruletest_load_opts lo = {.rules = {.lateness_ms = 30000, .renotify_ms = 0, .check_runbooks = 0},
                                 .rules_yaml = rules_yaml};
     tl_ruletest_file *f = tl_ruletest_load_string("t.test.yaml", text, strlen(text), &lo, &errs);
@@ -263,7 +263,7 @@ static void test_ruletest_file_rule_errors_are_reported(void **state)
                                "    events: [\"at 1m: kind=request\"]\n"
                                "    expect: [{at: 1m, alert: X, state: inactive}]\n";
     char ebuf[2048] = "";
-    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0};
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
     tl_ruletest_load_opts lo = {.rules = {.lateness_ms = 30000}};
     tl_ruletest_file *f = tl_ruletest_load_string("dir/t.test.yaml", text, strlen(text), &lo, &errs);
     assert_null(f);
@@ -372,7 +372,7 @@ static void test_ruletest_shipped_pack_passes(void **state)
 {
     (void)state;
     char ebuf[8192] = "";
-    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0};
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
     tl_ruletest_load_opts lo = {.rules = {.lateness_ms = 30000, .renotify_ms = 4 * 3600000LL, .check_runbooks = 1}};
     tl_ruletest_file *f = tl_ruletest_load("rules/tests/support-agent.test.yaml", &lo, &errs);
     if (!f)

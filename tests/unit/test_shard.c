@@ -974,7 +974,7 @@ static void test_shard_steady_state_no_allocation(void **state)
     (void)state;
     tl_rules_opts ro = {.lateness_ms = 30000, .check_runbooks = 0};
     char ebuf[2048] = "";
-    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0};
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
     char *yaml = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&yaml, &len);
