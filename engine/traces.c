@@ -28,6 +28,7 @@ typedef struct sstr {
 typedef struct trec {
     uint64_t hash;
     uint32_t next_free;
+    uint32_t prev, next; /* recency list: least recently updated first (expiry order) */
     uint8_t used;
     uint8_t id_len;
     char id[ID_MAX];
@@ -58,6 +59,7 @@ struct tl_traces {
     trec *recs;
     uint32_t nrecs, free_head;
     uint32_t *index; /* record numbers, NONE = empty */
+    uint32_t lru_head, lru_tail;
     size_t cap;      /* power of two >= 2 * nrecs */
     tl_filter_ctx fc;
     tl_traces_stats st;
@@ -87,6 +89,7 @@ tl_traces *tl_traces_new(const tl_program *prog, uint32_t max_traces)
     for (uint32_t i = 0; i < t->nrecs; i++)
         t->recs[i].next_free = i + 1 < t->nrecs ? i + 1 : NONE;
     t->free_head = 0;
+    t->lru_head = t->lru_tail = NONE;
     return t;
 }
 
@@ -110,6 +113,32 @@ static void sstr_set(sstr *d, tl_str s)
         n--; /* whole UTF-8 characters only */
     memcpy(d->s, s.p, n);
     d->n = (uint8_t)n;
+}
+
+static void lru_unlink(tl_traces *t, uint32_t rn)
+{
+    trec *r = &t->recs[rn];
+    if (r->prev != NONE)
+        t->recs[r->prev].next = r->next;
+    else
+        t->lru_head = r->next;
+    if (r->next != NONE)
+        t->recs[r->next].prev = r->prev;
+    else
+        t->lru_tail = r->prev;
+    r->prev = r->next = NONE;
+}
+
+static void lru_append(tl_traces *t, uint32_t rn)
+{
+    trec *r = &t->recs[rn];
+    r->prev = t->lru_tail;
+    r->next = NONE;
+    if (t->lru_tail != NONE)
+        t->recs[t->lru_tail].next = rn;
+    else
+        t->lru_head = rn;
+    t->lru_tail = rn;
 }
 
 static size_t find_slot(const tl_traces *t, uint64_t hash, tl_str id, int *found)
@@ -143,6 +172,7 @@ static void remove_slot(tl_traces *t, size_t i)
         }
     }
     t->index[i] = NONE;
+    lru_unlink(t, rn);
     t->recs[rn].used = 0;
     t->recs[rn].next_free = t->free_head;
     t->free_head = rn;
@@ -328,8 +358,13 @@ void tl_traces_observe(tl_traces *t, const tl_event *ev, const uint64_t *fbits, 
         r->id_len = (uint8_t)(id.n < ID_MAX ? id.n : ID_MAX);
         memcpy(r->id, id.p, r->id_len);
         r->first_ts = r->last_ts = ev->ts_ms;
+        r->prev = r->next = NONE;
         t->index[slot] = rn;
         t->st.open++;
+        lru_append(t, rn);
+    } else if (t->lru_tail != t->index[slot]) {
+        lru_unlink(t, t->index[slot]);
+        lru_append(t, t->index[slot]);
     }
     trec *r = &t->recs[t->index[slot]];
     r->events++;
@@ -408,12 +443,19 @@ void tl_traces_expire(tl_traces *t, int64_t wm, tl_traces_emit_fn emit, void *ct
 {
     if (wm == INT64_MIN || !t->st.open)
         return;
+    /* Traces are kept in the order they were last updated, which follows event time closely
+     * enough: expire from the front while the front trace has been idle long enough, so the
+     * cost is per closed trace, not per open one. A trace updated out of order (a late event)
+     * merely waits behind newer ones. */
     int64_t idle = t->prog->trace_idle_ms;
-    for (size_t i = 0; i < t->cap; i++) {
-        uint32_t rn = t->index[i];
-        if (rn == NONE || t->recs[rn].last_ts + idle > wm)
-            continue;
-        close_trace(t, i, t->recs[rn].last_ts + idle, emit, ctx);
-        i--; /* backward shift may have moved another trace into slot i */
+    while (t->lru_head != NONE) {
+        const trec *r = &t->recs[t->lru_head];
+        if (r->last_ts + idle > wm)
+            break;
+        int found;
+        size_t slot = find_slot(t, r->hash, tl_str_make(r->id, r->id_len), &found);
+        if (!found)
+            break; /* cannot happen: every listed record is indexed */
+        close_trace(t, slot, r->last_ts + idle, emit, ctx);
     }
 }
