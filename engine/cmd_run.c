@@ -13,8 +13,11 @@ static tl_engine *volatile running;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    if (running)
+    if (!running)
+        return;
+    if (sig == SIGHUP)
+        tl_engine_request_reload(running); /* reload the rules */
+    else
         tl_engine_stop(running);
 }
 
@@ -48,6 +51,7 @@ static const char run_usage[] =
     "\n"
     "Consume trace events, evaluate the rules, produce alert events. Flags override the\n"
     "config file. SIGINT/SIGTERM stop cleanly: drain, deliver pending alerts, commit offsets.\n"
+    "SIGHUP (or --watch) reloads the rule files, keeping the state of unchanged rules.\n"
     "\n";
 
 /* Shared by run and demo: --config first, then flags, then validation. */
@@ -108,6 +112,7 @@ int tl_cmd_run(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     fprintf(stderr, "tripline: %u rules, consuming %zu topic(s) from %s with %d worker(s)\n", prog->nrules,
             cfg.n_inputs, cfg.brokers, cfg.threads);
     rc = tl_engine_run(e) ? TL_EXIT_RUNTIME : TL_EXIT_OK;

@@ -280,7 +280,7 @@ fail:
 
 static const char *const TOP_KEYS[] = {
     "brokers", "group", "inputs", "output", "dlq", "rules", "input_format", "output_format",
-    "threads", "exit_at_end", "avro", "window", "alerts", "limits", "stats_interval", "kafka",
+    "threads", "exit_at_end", "watch", "avro", "window", "alerts", "limits", "stats_interval", "kafka",
     "consumer", "producer", NULL};
 static const char *const AVRO_KEYS[] = {"schema", "registry", NULL};
 static const char *const WINDOW_KEYS[] = {"lateness", "max_lead", "idle_timeout", NULL};
@@ -618,6 +618,8 @@ static int apply_doc(tl_config *c, const tl_ydoc *d, char *err, size_t cap)
                 c->threads = (int)x;
         } else if (!strcmp(k, "exit_at_end"))
             rc = tl_ynode_bool(d, v, &c->exit_at_end, err, cap);
+        else if (!strcmp(k, "watch"))
+            rc = tl_ynode_bool(d, v, &c->watch, err, cap);
         else if (!strcmp(k, "avro"))
             rc = y_apply_avro(&y, c, v);
         else if (!strcmp(k, "window"))
@@ -678,7 +680,7 @@ int tl_config_load_string(tl_config *c, const char *path, const char *buf, size_
 
 typedef enum flag_id {
     FL_CONFIG, FL_BROKERS, FL_GROUP, FL_INPUT, FL_OUTPUT, FL_DLQ, FL_RULES, FL_INPUT_FORMAT,
-    FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_X, FL_LATENESS, FL_MAX_LEAD, FL_IDLE_TIMEOUT,
+    FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_WATCH, FL_X, FL_LATENESS, FL_MAX_LEAD, FL_IDLE_TIMEOUT,
     FL_RENOTIFY, FL_PRINT, FL_NO_PRINT, FL_STATS, FL_AVRO_SCHEMA, FL_MAX_SERIES
 } flag_id;
 
@@ -710,6 +712,7 @@ static const flag_def FLAGS[] = {
     {"--threads", "N", FL_THREADS, "worker threads, 1.." STR(MAX_THREADS), STR(DEF_THREADS)},
     {"--exit-at-end", NULL, FL_EXIT_AT_END, "stop when all assigned partitions reach their end",
      "off"},
+    {"--watch", NULL, FL_WATCH, "reload the rules when their files change (also: SIGHUP)", "off"},
     {"-X", "KEY=VALUE", FL_X, "librdkafka property for both clients; repeatable", NULL},
     {"--lateness", "DUR", FL_LATENESS, "how late an event may arrive and still count", "30s"},
     {"--max-lead", "DUR", FL_MAX_LEAD, "how far a partition may run ahead of the others", "2m"},
@@ -878,6 +881,9 @@ static int apply_flag(tl_config *c, const flag_def *f, const char *v, int *input
         return 0;
     case FL_EXIT_AT_END:
         c->exit_at_end = 1;
+        return 0;
+    case FL_WATCH:
+        c->watch = 1;
         return 0;
     case FL_PRINT:
     case FL_NO_PRINT:

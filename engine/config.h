@@ -39,6 +39,7 @@ typedef struct tl_config {
     tl_output_format output_format; /* default json */
     int threads;                    /* worker threads, 1..64, default 2 */
     int exit_at_end;                /* stop when all assigned partitions reached their end */
+    int watch;                      /* reload the rules when their files change */
     char *avro_schema;              /* schema file for raw Avro; NULL = built-in */
     tl_schema_ref *registry;        /* Confluent schema ids -> files; id 1 = built-in if absent */
     size_t n_registry;

@@ -26,6 +26,7 @@
  * acknowledged. Safe offsets are handed to rd_kafka_offsets_store() at most every 50 ms;
  * auto-commit commits them, and shutdown or revocation commits synchronously.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -41,6 +43,7 @@
 #include "log.h"
 #include "output.h"
 #include "ring.h"
+#include "rules.h"
 #include "route.h"
 #include "shard.h"
 #include "timefmt.h"
@@ -99,6 +102,7 @@ typedef struct pass {
 
 typedef struct worker {
     struct tl_engine *eng;
+    const tl_program *prog; /* the rules this worker runs (changes only at a reload, while held) */
     uint32_t id;
     pthread_t th;
     int started;
@@ -116,6 +120,9 @@ typedef struct worker {
     part *pending_parts; /* set by the main thread while holding; adopted by the worker */
     uint32_t npending;
     _Atomic int parts_update;
+    const tl_program *new_prog; /* reload: set by the main thread while holding */
+    _Atomic int swap;           /* 1: adopt new_prog at the next hold acknowledgement */
+    int swap_failed;
     batch *batches;
     uint32_t b_head, b_count;
     uint64_t seq;
@@ -156,6 +163,12 @@ struct tl_engine {
     _Atomic int hold_gen;
     _Atomic int64_t wm;
     _Atomic int exit_at_end;
+    _Atomic int reload;        /* a rule reload was requested (SIGHUP, --watch) */
+    tl_program *owned[64];     /* programs loaded by reloads (the first one is the caller's) */
+    int nowned;
+    uint64_t reloads, reload_failures;
+    int64_t watch_next;
+    uint64_t watch_sig;
     int assigned;
     int fatal;
     tl_engine_alert_fn on_alert;
@@ -275,7 +288,7 @@ static void drain_in(worker *w)
                 w->applied[s] = tl_xfer_mark_seq(rec);
             } else {
                 tl_fold f;
-                tl_xfer_fold_decode(rec, &f, w->keys, w->id, e->prog->filter_words);
+                tl_xfer_fold_decode(rec, &f, w->keys, w->id, w->prog->filter_words);
                 tl_shard_fold(w->shard, &f, w->id);
             }
             tl_ring_consume(r);
@@ -451,8 +464,8 @@ static void fold_routed(worker *w, const tl_event *ev, tl_fold *f)
         while (owners) {
             uint32_t o = (uint32_t)__builtin_ctzll(owners);
             owners &= owners - 1;
-            size_t sz = tl_xfer_fold_size(f, o, e->prog->filter_words);
-            tl_xfer_fold_encode(ring_reserve(w, o, sz), f, o, e->prog->filter_words);
+            size_t sz = tl_xfer_fold_size(f, o, w->prog->filter_words);
+            tl_xfer_fold_encode(ring_reserve(w, o, sz), f, o, w->prog->filter_words);
         }
     }
     tl_shard_fold(w->shard, f, w->id);
@@ -490,7 +503,7 @@ static void fold_event(worker *w, part *p)
  * run `lead` past its own first event. */
 static int64_t hold_limit(worker *w, const part *p, int64_t horizon)
 {
-    int64_t lead = tl_program_lead_ms(w->eng->prog);
+    int64_t lead = tl_program_lead_ms(w->prog);
     if (horizon != INT64_MIN)
         return horizon + lead;
     return p->has_data ? p->first_ts + lead : INT64_MAX;
@@ -702,6 +715,45 @@ static void adopt_parts(worker *w)
     publish_watermark(w, wall_ms());
 }
 
+/* Reload (while held, rings drained): carry the shard's state over to the new rules. Open
+ * traces are not carried over (a trace open across a reload is summarised in pieces). */
+static void swap_rules(worker *w)
+{
+    tl_engine *e = w->eng;
+    const tl_program *np = w->new_prog;
+    tl_shard_opts so = {.max_series = e->cfg->max_series,
+                        .sketch_max_bytes = e->cfg->sketch_max_bytes,
+                        .sink = sink,
+                        .sink_ctx = w,
+                        .nowners = e->nw};
+    tl_fold_key *keys = tl_calloc(np->ngroups ? np->ngroups : 1, sizeof *keys);
+    tl_router router;
+    tl_traces *traces = np->traces ? tl_traces_new(np, 100000) : NULL;
+    if (!keys || (np->traces && !traces) || tl_router_init(&router, np, e->nw) < 0) {
+        tl_free(keys);
+        tl_traces_destroy(traces);
+        w->swap_failed = 1;
+        return;
+    }
+    tl_shard *ns = tl_shard_migrate(w->shard, np, &so);
+    if (!ns) {
+        tl_free(keys);
+        tl_traces_destroy(traces);
+        tl_router_fini(&router);
+        w->swap_failed = 1;
+        return;
+    }
+    w->shard = ns;
+    tl_router_fini(&w->router);
+    w->router = router;
+    tl_free(w->keys);
+    w->keys = keys;
+    tl_traces_destroy(w->traces);
+    w->traces = traces;
+    w->prog = np;
+    w->swap_failed = 0;
+}
+
 static int all_stopped(tl_engine *e)
 {
     for (uint32_t i = 0; i < e->nw; i++)
@@ -723,6 +775,10 @@ static void *worker_main(void *arg)
             if (atomic_load(&w->parts_update)) {
                 adopt_parts(w);
                 atomic_store(&w->parts_update, 0);
+            }
+            if (atomic_load(&w->swap)) {
+                swap_rules(w);
+                atomic_store(&w->swap, 0);
             }
             atomic_store(&w->ack_gen, atomic_load(&e->hold_gen));
         }
@@ -819,6 +875,88 @@ static void wait_batches_done(tl_engine *e, int timeout_ms)
     }
 }
 
+/* ---- reload (main thread) ------------------------------------------------------------------- */
+
+void tl_engine_request_reload(tl_engine *e) { atomic_store(&e->reload, 1); }
+
+/* --watch: a fingerprint of the rule files' names, sizes and modification times. */
+static uint64_t rules_signature(const tl_config *cfg)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        struct stat st;
+        if (stat(cfg->rules[i], &st) < 0)
+            continue;
+        if (!S_ISDIR(st.st_mode)) {
+            h = (h ^ (uint64_t)st.st_mtim.tv_sec ^ (uint64_t)st.st_mtim.tv_nsec ^ (uint64_t)st.st_size) * 1099511628211ull;
+            continue;
+        }
+        DIR *d = opendir(cfg->rules[i]);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", cfg->rules[i], de->d_name);
+            if (de->d_name[0] != '.' && stat(path, &st) == 0)
+                h = (h ^ (uint64_t)st.st_mtim.tv_sec ^ (uint64_t)st.st_mtim.tv_nsec ^ (uint64_t)st.st_size ^
+                     (uint64_t)strlen(de->d_name)) * 1099511628211ull;
+        }
+        if (d)
+            closedir(d);
+    }
+    return h;
+}
+
+static void do_reload(tl_engine *e)
+{
+    const tl_config *cfg = e->cfg;
+    tl_rules_opts ro = {.lateness_ms = cfg->lateness_ms,
+                        .lead_ms = cfg->max_lead_ms,
+                        .renotify_ms = cfg->renotify_ms,
+                        .check_runbooks = 1};
+    char ebuf[8192] = "";
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
+    tl_program *np = tl_rules_load((const char *const *)cfg->rules, cfg->n_rules, &ro, &errs);
+    if (!np || !np->nrules || e->nowned >= 64) {
+        e->reload_failures++;
+        for (char *line = strtok(ebuf, "\n"); line; line = strtok(NULL, "\n"))
+            tl_log(TL_LOG_ERROR, "reload: %s", line);
+        tl_log(TL_LOG_ERROR, "reload failed (%s); the running rules stay in effect",
+               !np ? "invalid rules" : !np->nrules ? "no rules" : "too many reloads in one run");
+        tl_program_destroy(np);
+        return;
+    }
+    hold_workers(e);
+    /* rings carry filter bits and group ids of the running program: drain them first (held
+     * workers keep draining, and consume nothing new) */
+    int64_t end = wall_ms() + 10000;
+    for (;;) {
+        int empty = 1;
+        for (uint32_t i = 0; i < e->nw && empty; i++)
+            empty = rings_empty(&e->w[i]);
+        if (empty || wall_ms() > end)
+            break;
+        tl_output_poll(e->out, 1);
+    }
+    for (uint32_t i = 0; i < e->nw; i++) {
+        e->w[i].new_prog = np;
+        atomic_store(&e->w[i].swap, 1);
+    }
+    hold_workers(e); /* the workers swap at their acknowledgement */
+    int failed = 0;
+    for (uint32_t i = 0; i < e->nw; i++)
+        failed |= e->w[i].swap_failed || e->w[i].prog != np;
+    if (failed) {
+        /* out of memory in a worker: the workers that swapped run the new rules; report it */
+        tl_log(TL_LOG_ERROR, "reload: a worker could not take the new rules (out of memory)");
+        e->reload_failures++;
+    }
+    e->owned[e->nowned++] = np; /* older programs stay allocated: alerts in flight name them */
+    e->prog = np;
+    e->reloads++;
+    atomic_store(&e->hold, 0);
+    tl_log(TL_LOG_INFO, "reloaded rules: %u rules; unchanged rules kept their windows and state", np->nrules);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
@@ -855,6 +993,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 static int worker_init(tl_engine *e, worker *w, uint32_t id)
 {
     w->eng = e;
+    w->prog = e->prog;
     w->id = id;
     w->q = rd_kafka_queue_new(e->rk);
     tl_shard_opts so = {.max_series = e->cfg->max_series,
@@ -997,6 +1136,8 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
     s->dlq_acked = os.dlq_acked;
     s->delivery_retries = os.failed_attempts;
     s->watermark = atomic_load(&e->wm);
+    s->reloads = e->reloads;
+    s->reload_failures = e->reload_failures;
 }
 
 static void print_stats(tl_engine *e)
@@ -1051,6 +1192,17 @@ int tl_engine_run(tl_engine *e)
             break;
         }
         int64_t now = wall_ms();
+        if (e->cfg->watch && now >= e->watch_next) {
+            e->watch_next = now + 2000;
+            uint64_t sig = rules_signature(e->cfg);
+            if (e->watch_sig && sig != e->watch_sig) {
+                tl_log(TL_LOG_INFO, "rule files changed: reloading");
+                atomic_store(&e->reload, 1);
+            }
+            e->watch_sig = sig;
+        }
+        if (atomic_exchange(&e->reload, 0))
+            do_reload(e);
         if (e->cfg->stats_interval_ms > 0 && now >= next_stats) {
             print_stats(e);
             next_stats = now + e->cfg->stats_interval_ms;
@@ -1115,6 +1267,8 @@ void tl_engine_destroy(tl_engine *e)
             rd_kafka_queue_destroy(w->q);
     }
     tl_free(e->w);
+    for (int i = 0; i < e->nowned; i++)
+        tl_program_destroy(e->owned[i]);
     if (e->rk)
         rd_kafka_destroy(e->rk);
     tl_output_destroy(e->out);

@@ -37,6 +37,7 @@ typedef struct tl_engine_stats {
     uint64_t series;
     uint64_t overflowed;
     uint64_t capped;        /* alert instances refused by a rule's max_instances */
+    uint64_t reloads, reload_failures;
     int64_t watermark;      /* event time, ms */
 } tl_engine_stats;
 
@@ -53,6 +54,10 @@ void tl_engine_on_alert(tl_engine *e, tl_engine_alert_fn fn, void *ctx);
 /* Run until stopped (signal, tl_engine_stop, or --exit-at-end). Returns 0 on a clean stop,
  * 1 on a fatal Kafka error. */
 int tl_engine_run(tl_engine *e);
+/* Reload the rule files (SIGHUP): an invalid set is logged and counted and the running rules
+ * stay; a valid one replaces them, keeping the windows and alert state of unchanged rules.
+ * Async-signal-safe (the reload happens on the engine's main thread). */
+void tl_engine_request_reload(tl_engine *e);
 /* Ask to stop: drain, deliver, store offsets, commit. Async-signal-safe. */
 void tl_engine_stop(tl_engine *e);
 /* From now on, stop once every assigned partition is at its end (as --exit-at-end). */

@@ -203,6 +203,8 @@ typedef struct tl_rule {
     int64_t release_ms;     /* release-aware: evaluate a series only during this long after its
                                label set (e.g. a new prompt_version) was first seen; 0 = always */
     int32_t release_label;  /* index of the release label in the group's labels, -1 if none */
+    uint64_t sig;           /* hash of the rule's definition: a reload keeps the state of a rule
+                               whose name and signature did not change */
 } tl_rule;
 
 /* Per-trace rules (traces.c). A sequence rule matches step filters in order within one trace,

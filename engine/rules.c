@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include "alloc.h"
 #include "inst.h"
@@ -886,6 +887,22 @@ fail:
 
 /* ---- one rule -------------------------------------------------------------------------- */
 
+/* Hash of a YAML subtree's content (not its positions): a rule's identity across reloads. */
+static uint64_t node_hash(const tl_ynode *n, uint64_t h)
+{
+    if (!n)
+        return h;
+    h = XXH3_64bits_withSeed(&n->type, sizeof n->type, h);
+    if (n->type == TL_Y_SCALAR)
+        return XXH3_64bits_withSeed(n->str, n->len, h);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->type == TL_Y_MAP)
+            h = node_hash(n->keys[i], h);
+        h = node_hash(n->items[i], h);
+    }
+    return h;
+}
+
 /* z with P(Z <= z) = p for a standard normal Z (Newton on erfc; p in [0.5, 1)). */
 static double tl_normal_quantile(double p)
 {
@@ -1718,6 +1735,7 @@ static int load_rule(ctx *c, const tl_ynode *m)
         r->inhibited_by = above;
         r->one_shot = one_shot;
         r->release_ms = release_ms;
+        r->sig = node_hash(m, (uint64_t)k + 1);
         if (k == 0 && !bad && !n_seq && !n_tc && !n_ev && !guard.z && r->min_events < 10 &&
             (r->unit == TL_UNIT_RATIO || value->op == TL_V_AGG) &&
             (value->agg == TL_AGG_RATIO || value->agg == TL_AGG_QUANTILE || value->agg == TL_AGG_AVG) &&

@@ -730,3 +730,181 @@ uint32_t tl_shard_firing(const tl_shard *s)
     }
     return n;
 }
+
+/* ---- hot reload ---------------------------------------------------------------------------- */
+
+static int same_group(const tl_group *a, const tl_group *b)
+{
+    if (a->nlabels != b->nlabels)
+        return 0;
+    for (uint32_t i = 0; i < a->nlabels; i++)
+        if (strcmp(a->label_names[i], b->label_names[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static int same_plan(const tl_program *pa, const tl_plan *a, const tl_program *pb, const tl_plan *b)
+{
+    if (a->kind != b->kind || a->width_ms != b->width_ms || a->field != b->field ||
+        (a->pred < 0) != (b->pred < 0))
+        return 0;
+    if (strcmp(pa->filters[a->filter].canon, pb->filters[b->filter].canon) != 0)
+        return 0;
+    if (a->pred >= 0 && strcmp(pa->filters[a->pred].canon, pb->filters[b->pred].canon) != 0)
+        return 0;
+    if (a->kind == TL_PLAN_DISTINCT) {
+        const tl_fieldref *x = &pa->dfields[a->field], *y = &pb->dfields[b->field];
+        if (x->is_attr != y->is_attr || (x->is_attr ? !tl_str_eq(x->attr, y->attr) : x->field != y->field))
+            return 0;
+    }
+    return 1;
+}
+
+/* Move a plan's slots (and their sketch references) from an old state to a new one of the same
+ * kind, placing each slot by its epoch; the old state is left without references. */
+static void move_plan(const tl_plan *op, tl_planstate *os, const tl_plan *np, tl_planstate *ns, tl_shard *s)
+{
+    memcpy(ns->ex, os->ex, sizeof ns->ex);
+    ns->ex_next = os->ex_next;
+    size_t ssz = op->kind == TL_PLAN_COUNTER ? sizeof(tl_cslot) : sizeof(tl_mslot);
+    for (uint32_t i = 0; i < op->nslots; i++) {
+        char *from = (char *)(os + 1) + i * ssz;
+        int64_t e;
+        memcpy(&e, from, sizeof e);
+        if (e == INT64_MIN)
+            continue;
+        uint32_t j = (uint32_t)(((e % np->nslots) + np->nslots) % np->nslots);
+        char *to = (char *)(ns + 1) + j * ssz;
+        int64_t te;
+        memcpy(&te, to, sizeof te);
+        if (te != INT64_MIN && te > e) { /* a shorter ring keeps the newer slot */
+            if (op->kind != TL_PLAN_COUNTER) {
+                tl_mslot *m = (tl_mslot *)from;
+                tl_sketch_clear(s->pool, &m->sk);
+                tl_hll_clear(s->hll, &m->hll);
+            }
+            continue;
+        }
+        if (te != INT64_MIN && op->kind != TL_PLAN_COUNTER) {
+            tl_mslot *m = (tl_mslot *)to;
+            tl_sketch_clear(s->pool, &m->sk);
+            tl_hll_clear(s->hll, &m->hll);
+        }
+        memcpy(to, from, ssz);
+        if (op->kind != TL_PLAN_COUNTER) {
+            tl_mslot *m = (tl_mslot *)from;
+            m->sk = 0;
+            m->hll = 0;
+        }
+    }
+}
+
+tl_shard *tl_shard_migrate(tl_shard *old, const tl_program *prog, const tl_shard_opts *opts)
+{
+    tl_shard *s = tl_shard_new(prog, opts);
+    if (!s)
+        return NULL;
+    const tl_program *op = old->prog;
+    /* the new shard takes over the pools, so moved sketches stay valid */
+    tl_sketch_pool_destroy(s->pool);
+    tl_hll_pool_destroy(s->hll);
+    s->pool = old->pool;
+    s->hll = old->hll;
+    old->pool = NULL;
+    old->hll = NULL;
+    s->min_ts = old->min_ts;
+    s->st = old->st;
+    if (old->wm != INT64_MIN)
+        tl_shard_set_watermark(s, old->wm);
+    /* rules: carry the closing-evaluation progress of unchanged rules; new ones start now */
+    int32_t *rule_from = tl_malloc((prog->nrules ? prog->nrules : 1) * sizeof *rule_from);
+    if (!rule_from)
+        goto oom;
+    for (uint32_t r = 0; r < prog->nrules; r++) {
+        rule_from[r] = -1;
+        for (uint32_t q = 0; q < op->nrules; q++) {
+            if (op->rules[q].sig == prog->rules[r].sig && strcmp(op->rules[q].name, prog->rules[r].name) == 0 &&
+                same_group(&op->groups[op->rules[q].group], &prog->groups[prog->rules[r].group])) {
+                rule_from[r] = (int32_t)q;
+                break;
+            }
+        }
+        s->closed[r] = rule_from[r] >= 0 ? old->closed[rule_from[r]]
+                       : old->wm == INT64_MIN ? INT64_MIN
+                                              : tl_epoch(old->wm, prog->rules[r].width_ms) - 1;
+    }
+    for (uint32_t g = 0; g < prog->ngroups; g++) {
+        const tl_group *ng = &prog->groups[g];
+        int32_t og = -1;
+        for (uint32_t k = 0; k < op->ngroups && og < 0; k++)
+            if (same_group(&op->groups[k], ng))
+                og = (int32_t)k;
+        if (og < 0)
+            continue;
+        const tl_group *ogr = &op->groups[og];
+        tl_series_table *ot = &old->tables[og], *nt = &s->tables[g];
+        for (size_t i = 0; i < ot->cap; i++) {
+            tl_series *os = ot->slots[i];
+            if (!os)
+                continue;
+            int created;
+            tl_series *ns = tl_series_get(nt, os->hash, tl_series_key(ot, os), os->key_len, &created);
+            if (!ns)
+                goto oom_rules;
+            ns->first_ts = os->first_ts;
+            ns->last_ts = os->last_ts;
+            for (uint32_t k = 0; k < ng->nplans; k++) {
+                const tl_plan *np = &prog->plans[ng->plans[k]];
+                for (uint32_t q = 0; q < ogr->nplans; q++) {
+                    const tl_plan *opl = &op->plans[ogr->plans[q]];
+                    if (same_plan(op, opl, prog, np)) {
+                        move_plan(opl, tl_series_at(os, opl->offset), np, tl_series_at(ns, np->offset), s);
+                        break;
+                    }
+                }
+            }
+            for (uint32_t k = 0; k < ng->nrules; k++) {
+                uint32_t r = ng->rules[k];
+                if (rule_from[r] < 0)
+                    continue;
+                const tl_rule *orl = &op->rules[rule_from[r]];
+                const tl_inst *oi = tl_series_at(os, ogr->inst_offset + orl->index_in_group * (uint32_t)sizeof(tl_inst));
+                tl_inst *ni = tl_series_at(ns, ng->inst_offset + prog->rules[r].index_in_group * (uint32_t)sizeof(tl_inst));
+                *ni = *oi;
+                if (ni->state != TL_INST_INACTIVE) {
+                    ns->nactive++;
+                    s->active[r]++;
+                }
+            }
+        }
+    }
+    tl_free(rule_from);
+    /* what did not move (sketches of dropped plans) goes back to the pool with the old shard */
+    old->pool = s->pool;
+    old->hll = s->hll;
+    for (uint32_t g = 0; g < op->ngroups; g++) {
+        const tl_group *ogr = &op->groups[g];
+        tl_series_table *ot = &old->tables[g];
+        for (size_t i = 0; i < ot->cap; i++) /* distinct-count sketches of dropped plans */
+            for (uint32_t k = 0; ot->slots[i] && k < ogr->nplans; k++) {
+                const tl_plan *opl = &op->plans[ogr->plans[k]];
+                if (opl->kind == TL_PLAN_DISTINCT)
+                    tl_window_clear_distinct(opl, tl_series_at(ot->slots[i], opl->offset), old->hll, INT64_MAX);
+            }
+        tl_series_table_fini(ot, old->pool);
+    }
+    old->pool = NULL;
+    old->hll = NULL;
+    tl_shard_destroy(old);
+    return s;
+oom_rules:
+    tl_free(rule_from);
+oom:
+    /* give the pools back to the old shard, which stays usable */
+    old->pool = s->pool;
+    old->hll = s->hll;
+    s->pool = NULL;
+    s->hll = NULL;
+    tl_shard_destroy(s);
+    return NULL;
+}

@@ -86,6 +86,15 @@ void tl_shard_set_watermark(tl_shard *s, int64_t wm);
 
 void tl_shard_stats_get(const tl_shard *s, tl_shard_stats *out);
 
+/* Hot reload: a shard for `prog` that carries over what did not change in `old`, which is
+ * destroyed. Series of a group-by set present in both programs move over; a plan's windows
+ * move when an identical plan (same group-by set, filter, numerator or field, slot width)
+ * exists in `prog` (re-laid by epoch if the ring length changed); a rule's pending/firing
+ * state moves when a rule of the same name and definition exists. Everything else starts
+ * empty, and new rules start evaluating at the current watermark. NULL on OOM: `old` keeps
+ * running (possibly with some window contents already moved out). */
+tl_shard *tl_shard_migrate(tl_shard *old, const tl_program *prog, const tl_shard_opts *opts);
+
 /* Number of instances currently firing (for tests and the demo summary). */
 uint32_t tl_shard_firing(const tl_shard *s);
 

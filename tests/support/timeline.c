@@ -21,6 +21,8 @@ typedef struct pending_ev {
 
 struct tl_tl {
     tl_program *prog;
+    tl_program *retired[8]; /* programs replaced by reloads, freed at the end */
+    int nretired;
     tl_shard *shard;
     tl_traces *traces;
     tl_router router;
@@ -90,6 +92,8 @@ void tl_tl_free(tl_tl *t)
     tl_traces_destroy(t->traces);
     tl_shard_destroy(t->shard);
     tl_program_destroy(t->prog);
+    for (int i = 0; i < t->nretired; i++)
+        tl_program_destroy(t->retired[i]);
     free(t);
 }
 
@@ -233,4 +237,25 @@ uint64_t tl_tl_capped(const tl_tl *t)
     tl_shard_stats s;
     tl_shard_stats_get(t->shard, &s);
     return s.capped;
+}
+
+void tl_tl_reload(tl_tl *t, const char *rules_yaml)
+{
+    tl_rules_opts ro = {.lateness_ms = 30000, .renotify_ms = 0, .check_runbooks = 0};
+    char ebuf[4096] = "";
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
+    tl_program *np = tl_rules_load_string("test.yaml", rules_yaml, strlen(rules_yaml), &ro, &errs);
+    if (!np)
+        fail_msg("reloaded rules did not compile:\n%s", ebuf);
+    tl_shard_opts so = {.sink = sink, .sink_ctx = t};
+    tl_shard *ns = tl_shard_migrate(t->shard, np, &so);
+    assert_non_null(ns);
+    t->shard = ns;
+    tl_router_fini(&t->router);
+    assert_int_equal(tl_router_init(&t->router, np, 1), 0);
+    tl_traces_destroy(t->traces);
+    t->traces = np->traces ? tl_traces_new(np, 10000) : NULL;
+    assert_true(t->nretired < 8);
+    t->retired[t->nretired++] = t->prog;
+    t->prog = np;
 }

@@ -58,6 +58,9 @@ void tl_tl_eval(tl_tl *t, int64_t wm);
  * evaluation than that, and slot rings only have room for it. */
 void tl_tl_run(tl_tl *t, int64_t from, int64_t to, int64_t step);
 
+/* Hot reload: compile `rules_yaml` and carry the shard's state over (tl_shard_migrate). */
+void tl_tl_reload(tl_tl *t, const char *rules_yaml);
+
 size_t tl_tl_nalerts(const tl_tl *t);
 const tl_tl_alert *tl_tl_alert_at(const tl_tl *t, size_t i);
 /* First alert of `rule` in `state` (NULL if none). */

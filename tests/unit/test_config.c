@@ -558,7 +558,7 @@ static void test_config_flags_help_lists_every_flag(void **state)
         assert_true(line[28] == ' ' && line[29] != ' ');
         line = nl + 1;
     }
-    assert_int_equal(lines, 21);
+    assert_int_equal(lines, 22);
     assert_ptr_equal(tl_config_flags_help(), h);
 }
 

@@ -967,6 +967,61 @@ static void test_shard_regex_filter(void **state)
     tl_tl_free(t);
 }
 
+
+/* Hot reload keeps what did not change: an unchanged rule stays firing (no second page) and
+ * resolves later from the windows it kept; a new rule starts at the current watermark; a
+ * changed rule starts over. */
+static void test_shard_reload_keeps_unchanged_state(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(tool_rule);
+    tl_tl_every(t, T0, T0 + 20 * MIN, SEC, TOOL_OK, 0.40, "status=error");
+    tl_tl_every(t, T0 + 20 * MIN, T0 + 40 * MIN, SEC, TOOL_OK, 0.0, NULL);
+    tl_tl_run(t, T0, T0 + 15 * MIN, SEC);
+    assert_int_equal(tl_tl_count(t, "ToolErr", TL_ALERT_FIRING), 1);
+    /* the same rule, plus a new one; the windows of the shared plan move over */
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, "%s%s", tool_rule,
+             "  - name: Calls\n"
+             "    filter: kind == \"tool_call\" and tool == \"get_order_status\"\n"
+             "    group_by: [service, tool]\n"
+             "    value: ratio(status != \"ok\")\n"
+             "    window: 5m\n"
+             "    slot: 10s\n"
+             "    threshold: \"> 20%\"\n"
+             "    min_events: 20\n"
+             "    severity: info\n"
+             "    owner: o\n"
+             "    runbook: r.md\n"
+             "    summary: s\n");
+    tl_tl_reload(t, yaml);
+    tl_tl_run(t, T0 + 15 * MIN + SEC, T0 + 40 * MIN, SEC);
+    /* ToolErr: still one firing (not paged again), resolved after the errors stop */
+    assert_int_equal(tl_tl_count(t, "ToolErr", TL_ALERT_FIRING), 1);
+    assert_int_equal(tl_tl_count(t, "ToolErr", TL_ALERT_RESOLVED), 1);
+    const tl_tl_alert *r = tl_tl_find(t, "ToolErr", TL_ALERT_RESOLVED);
+    assert_true(r->ts >= T0 + 23 * MIN && r->ts <= T0 + 25 * MIN);
+    /* Calls shares the plan, so it sees the full 5m window at once: fires right after the
+     * reload (40% > 20%), not 5 minutes later */
+    const tl_tl_alert *c = tl_tl_find(t, "Calls", TL_ALERT_FIRING);
+    assert_non_null(c);
+    assert_true(c->ts > T0 + 15 * MIN && c->ts <= T0 + 15 * MIN + 20 * SEC);
+    /* a changed definition starts over: the same name with another threshold pages again */
+    char changed[4096];
+    snprintf(changed, sizeof changed, "%s", tool_rule);
+    char *thr = strstr(changed, "> 10%");
+    assert_non_null(thr);
+    memcpy(thr, "> 30%", 5);
+    tl_tl *u = tl_tl_new(tool_rule);
+    tl_tl_every(u, T0, T0 + 30 * MIN, SEC, TOOL_OK, 0.40, "status=error");
+    tl_tl_run(u, T0, T0 + 15 * MIN, SEC);
+    tl_tl_reload(u, changed);
+    tl_tl_run(u, T0 + 15 * MIN + SEC, T0 + 30 * MIN, SEC);
+    assert_int_equal(tl_tl_count(u, "ToolErr", TL_ALERT_FIRING), 2);
+    tl_tl_free(u);
+    tl_tl_free(t);
+}
+
 /* The per-event path (route + fold) and evaluation of known series allocate nothing once the
  * series exist (new series and sketch pool growth are the only allocations). */
 static void test_shard_steady_state_no_allocation(void **state)
@@ -1058,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_shard_previous_release),
         cmocka_unit_test(test_shard_three_levels),
         cmocka_unit_test(test_shard_regex_filter),
+        cmocka_unit_test(test_shard_reload_keeps_unchanged_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
