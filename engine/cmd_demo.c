@@ -1,8 +1,8 @@
 /* engine/cmd_demo.c - `tripline demo`: everything on one machine, nothing to install.
  *
  * Starts librdkafka's mock cluster on 127.0.0.1, a synthetic fleet that plays the scripted
- * incidents of fleet.h (50 minutes of event time in about two minutes), and the engine with
- * the example rule pack, exactly as `tripline run` would run against real brokers. Each
+ * incidents of fleet.h (7 days of quiet history in seconds, then 95 minutes of event time in
+ * about two minutes), and the engine with the example rule pack, exactly as `tripline run` would run against real brokers. Each
  * alert is printed as it fires and resolves and produced to the alerts topic; at the end
  * the demo reads the alerts and dead-letter topics back and prints what they hold.
  */
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "cli.h"
@@ -43,6 +44,15 @@ typedef struct gen_thread {
 static void *gen_main(void *arg)
 {
     gen_thread *g = arg;
+    /* The mock broker keeps a bounded log per partition (a few MB) and drops the oldest: the
+     * history burst must not start before the engine owns the partitions and reads along. */
+    for (int i = 0; i < 3000 && !atomic_load(&demo_stop); i++) {
+        tl_engine_stats st;
+        tl_engine_stats_get(g->e, &st);
+        if (st.partitions > 0)
+            break;
+        usleep(10000);
+    }
     g->rc = tl_gen_run(&g->o, &g->res, g->err, sizeof g->err);
     if (g->rc < 0)
         fprintf(stderr, "demo: generator failed: %s\n", g->err);
@@ -105,8 +115,9 @@ static const char demo_usage[] =
     "printed as they fire and resolve and produced to the topic tripline-alerts.\n"
     "\n"
     "  --rules PATH      rule file or directory (default rules)\n"
-    "  --speed X         event time runs X times faster than the wall clock (default 25:\n"
-    "                    the 50-minute scenario plays in about two minutes)\n"
+    "  --speed X         event time runs X times faster than the wall clock (default 45:\n"
+    "                    the 95-minute scenario plays in about two minutes, after 7 days of\n"
+    "                    quiet history sent in a few seconds for the cost baseline)\n"
     "  --threads N       engine worker threads (default 2)\n"
     "  --brokers N       mock brokers (default 1)\n"
     "  --format F        json | avro | mixed (default mixed)\n"
@@ -115,7 +126,7 @@ static const char demo_usage[] =
 int tl_cmd_demo(int argc, char **argv)
 {
     const char *rules = "rules";
-    double speed = 25;
+    double speed = 45;
     int threads = 2, brokers = 1;
     tl_gen_format fmt = TL_GEN_MIXED;
     tl_output_format ofmt = TL_OUT_JSON;
@@ -182,14 +193,17 @@ int tl_cmd_demo(int argc, char **argv)
     signal(SIGTERM, on_signal);
     printf("tripline demo: embedded Kafka (mock, %d broker%s) at %s\n", brokers, brokers > 1 ? "s" : "", mock.bootstraps);
     printf("  %u rules from %s; synthetic fleet of 3 agent services writing to agent-traces\n", prog->nrules, rules);
-    printf("  scenario (event time, played %.0fx faster): +2m policy violation, +3m..20m get_order_status outage,\n"
-           "  +22m..42m latency spike, +45m prompt injection then a high-risk tool call, recovery from each;\n"
+    printf("  first 7 days of quiet history (the 7-day cost baseline), then the scenario, played %.0fx faster:\n"
+           "  +2m policy violation, +3m..20m get_order_status outage, +22m..42m latency spike,\n"
+           "  +45m prompt injection then a high-risk tool call, +46m..66m cost per request x6,\n"
+           "  +50m prompt release support-v13 with 9%% invalid output until +62m, recovery from each;\n"
            "  alerts go to tripline-alerts, bad messages to tripline-dlq\n\n",
            speed);
     fflush(stdout);
     gen_thread g = {.e = e};
     g.o = (tl_gen_opts){.brokers = mock.bootstraps, .topic = "agent-traces", .format = fmt, .speed = speed,
-                        .scenario = TL_FLEET_SCENARIO_DEMO, .seed = 7, .malformed_every = 20000, .stop = &demo_stop};
+                        .scenario = TL_FLEET_SCENARIO_DEMO, .seed = 7, .malformed_every = 20000, .stop = &demo_stop,
+                        .history_ms = 7 * 86400000LL, .history_rate = 40000};
     pthread_t gt;
     if (pthread_create(&gt, NULL, gen_main, &g) != 0) {
         fprintf(stderr, "tripline demo: cannot start the generator thread\n");

@@ -25,7 +25,7 @@ static const char gen_usage[] =
     "  --rate N              events per second of wall time (default 1000; 0 = as fast as possible)\n"
     "  --traces-per-sec N    trace arrival rate in event time (default 20); with --rate this sets how\n"
     "                        fast event time runs: speed = rate / (6.5 * traces-per-sec)\n"
-    "  --scenario S          demo (scripted incidents over 50 minutes of event time) | none (default demo)\n"
+    "  --scenario S          demo (scripted incidents over 95 minutes of event time) | none (default demo)\n"
     "  --duration D          event time to generate (default: the scenario's length; none: forever)\n"
     "  --count N             stop after N events\n"
     "  --start TIME          event time of the first trace, RFC 3339 (default: now minus the scenario)\n"

@@ -15,7 +15,11 @@
  *
  * Watermark. Each worker publishes the minimum, over its partitions that are active (have
  * data, are not at their end, and delivered something within idle_timeout), of the largest
- * event time seen; the global watermark is the minimum over workers. When no partition is
+ * event time seen. "At its end" counts only EOF_GRACE_MS after the partition's last message:
+ * with a producer still writing, reaching the end is often momentary, and letting the
+ * watermark jump to the other partitions' newest event would make this partition's next
+ * messages late whenever event time runs much faster than the wall clock (replays, the
+ * demo's 7-day history sent in seconds); the global watermark is the minimum over workers. When no partition is
  * active it is the largest event time seen, advanced with the wall clock once nothing at all
  * has arrived for idle_timeout, so alerts still resolve when traffic stops. It never goes
  * back. Evaluation runs at the watermark; events more than `lateness` behind it are late.
@@ -53,6 +57,7 @@
 #define MAX_WORKERS 64
 #define BATCH_MAX 1024
 #define BATCH_FIFO 512
+#define EOF_GRACE_MS 250 /* see "Watermark" above */
 #define PASS_FIFO 64
 #define MAX_PARTS 1024
 #define RING_BYTES (4u << 20)
@@ -169,7 +174,7 @@ struct tl_engine {
     uint64_t reloads, reload_failures;
     int64_t watch_next;
     uint64_t watch_sig;
-    int assigned;
+    atomic_int assigned; /* partitions currently assigned (read by tl_engine_stats_get) */
     int fatal;
     tl_engine_alert_fn on_alert;
     void *on_alert_ctx;
@@ -207,7 +212,7 @@ static void publish_watermark(worker *w, int64_t now)
             if (!p->eof && now - p->assigned_wall < idle)
                 blocked = 1;
             continue;
-        } else if (p->eof || now - p->last_wall >= idle) {
+        } else if ((p->eof && now - p->last_wall >= EOF_GRACE_MS) || now - p->last_wall >= idle) {
             continue; /* caught up or idle: does not hold the watermark back */
         } else {
             c = p->max_ts;
@@ -673,10 +678,11 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
     atomic_store_explicit(&w->s_malformed, w->malformed, memory_order_relaxed);
 }
 
-static int all_parts_eof(worker *w)
+/* Every partition at its end, past the grace, so the watermark no longer waits for it. */
+static int all_parts_eof(worker *w, int64_t now)
 {
     for (uint32_t i = 0; i < w->nparts; i++)
-        if (!w->parts[i].eof || w->parts[i].h_n)
+        if (!w->parts[i].eof || w->parts[i].h_n || now - w->parts[i].last_wall < EOF_GRACE_MS)
             return 0;
     return 1;
 }
@@ -797,7 +803,7 @@ static void *worker_main(void *arg)
             sleep_ms(1);
         }
         owner_duties(w, now);
-        int q = all_parts_eof(w) && w->b_count == 0 && w->p_count <= 1 && rings_empty(w) &&
+        int q = all_parts_eof(w, now) && w->b_count == 0 && w->p_count <= 1 && rings_empty(w) &&
                 (w->p_count == 0 || atomic_load(&w->passes[w->p_head].ack.outstanding) == 0);
         atomic_store(&w->quiescent, q);
         if (stopping && all_stopped(e) && rings_empty(w)) {
@@ -966,7 +972,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         hold_workers(e);
         post_parts(e, parts);
         rd_kafka_assign(rk, parts);
-        e->assigned = parts->cnt;
+        atomic_store(&e->assigned, parts->cnt);
         atomic_store(&e->hold, 0);
         return;
     }
@@ -984,7 +990,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     }
     rd_kafka_assign(rk, NULL);
     post_parts(e, NULL);
-    e->assigned = 0;
+    atomic_store(&e->assigned, 0);
     atomic_store(&e->hold, 0);
 }
 
@@ -1138,6 +1144,7 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
     s->watermark = atomic_load(&e->wm);
     s->reloads = e->reloads;
     s->reload_failures = e->reload_failures;
+    s->partitions = atomic_load(&e->assigned);
 }
 
 static void print_stats(tl_engine *e)
@@ -1207,7 +1214,7 @@ int tl_engine_run(tl_engine *e)
             print_stats(e);
             next_stats = now + e->cfg->stats_interval_ms;
         }
-        if (atomic_load(&e->exit_at_end) && e->assigned > 0) {
+        if (atomic_load(&e->exit_at_end) && atomic_load(&e->assigned) > 0) {
             int q = tl_output_pending(e->out) == 0;
             for (uint32_t i = 0; i < e->nw && q; i++)
                 q = atomic_load(&e->w[i].quiescent);

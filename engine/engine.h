@@ -39,6 +39,7 @@ typedef struct tl_engine_stats {
     uint64_t capped;        /* alert instances refused by a rule's max_instances */
     uint64_t reloads, reload_failures;
     int64_t watermark;      /* event time, ms */
+    int partitions;         /* input partitions currently assigned to this instance */
 } tl_engine_stats;
 
 /* The librdkafka consumer properties the engine sets before the user's (-X, config), so that

@@ -20,6 +20,11 @@
  *  - the sequence is a pure function of (seed, options): one private splitmix64 RNG, draws
  *    in a fixed order, ties broken by the plan sequence number.
  *
+ * History. With opts.history_ms, arrivals run at the low history rate from start_ms to the
+ * live start (start_ms + history_ms), then at the live rate; the switch only changes the
+ * arrival gaps, so the heap keeps the order across it. Scripted incidents are placed relative
+ * to the live start and need no special case for history: it is simply before all of them.
+ *
  * Planned events store ids and choices as numbers and table indexes; tl_fleet_next() renders
  * hex ids and the user id into the generator's output buffers, so the event's views stay
  * valid until the next call. Threading: one generator per thread, no shared state.
@@ -33,17 +38,26 @@
 
 #define MIN_MS(m) ((int64_t)(m) * 60 * 1000)
 
-/* Demo timeline (offsets from start_ms). */
+/* Demo timeline (offsets from the live start, start_ms + history_ms). */
 #define DEMO_POLICY_AT MIN_MS(2)
 #define DEMO_INJECTION_AT MIN_MS(45)
 #define DEMO_OUTAGE_FROM MIN_MS(3)
 #define DEMO_OUTAGE_TO MIN_MS(20)
 #define DEMO_SPIKE_FROM MIN_MS(22)
 #define DEMO_SPIKE_TO MIN_MS(42)
-#define DEMO_LENGTH MIN_MS(50)
+#define DEMO_COST_FROM MIN_MS(46)
+#define DEMO_COST_TO MIN_MS(66)
+#define DEMO_RELEASE_AT MIN_MS(50)     /* support-v13 replaces support-v12 */
+#define DEMO_BAD_OUTPUT_TO MIN_MS(62)  /* v13's invalid output until then */
+#define DEMO_LENGTH MIN_MS(95)
 
 #define OUTAGE_ERROR_RATE 0.35
 #define SPIKE_EXTRA_MS 16500.0 /* on top of a ~4 s healthy request: ~20 s */
+#define COST_SPIKE_FACTOR 6.0  /* support-bot model calls during the cost spike */
+#define INVALID_OUTPUT_RATE 0.005
+#define BAD_RELEASE_INVALID_RATE 0.09
+
+#define HISTORY_TRACES_PER_SEC 0.05 /* default rate before the live start */
 
 /* Per-trace shape limits. */
 #define MAX_LLM 4
@@ -123,7 +137,8 @@ static const fleet_model models[] = {
 
 typedef struct fleet_service {
     tl_str name;
-    tl_str prompt[2];  /* [0] current, [1] canary (10% of traces) */
+    tl_str prompt[2];  /* [0] current, [1] canary (10% of traces; in the demo scenario the
+                        * support bot has no canary: [1] replaces [0] at DEMO_RELEASE_AT) */
     uint8_t tools[4];
     uint8_t model_a, model_b;
     double p_model_a; /* share of traces on model_a */
@@ -179,6 +194,7 @@ struct tl_fleet {
     double spare_normal;
     int have_spare;
 
+    int64_t live_ms;   /* start_ms + history_ms: history rate before, scenario from here */
     double next_start; /* event time (ms) of the next trace arrival */
     uint64_t seq;
     int policy_done;
@@ -300,9 +316,10 @@ static fleet_ev *slot_take(tl_fleet *f, const fleet_ev *proto, uint32_t *slot)
 
 /* ---- planning a trace ----------------------------------------------------------------- */
 
+/* Is event time t inside [from, to) of the demo timeline (offsets from the live start)? */
 static int in_phase(const tl_fleet *f, int64_t t, int64_t from, int64_t to)
 {
-    int64_t rel = t - f->opts.start_ms;
+    int64_t rel = t - f->live_ms;
     return f->opts.scenario == TL_FLEET_SCENARIO_DEMO && rel >= from && rel < to;
 }
 
@@ -352,9 +369,16 @@ static void plan_llm(tl_fleet *f, trace_plan *tp, double extra_ms, int policy)
     } else {
         lat = rng_latency(f, 1200, 0.5, 30000);
     }
+    /* The demo's cost spike and bad prompt release apply by the call's own timestamp (the
+     * one plan_child() gives it); the bad release only to traces on the new prompt. */
+    int64_t ts = tp->t0 + (int64_t)(tp->cursor + lat + extra_ms + 0.5);
+    int support = tp->proto.service == SVC_SUPPORT;
+    int cost_spike = support && in_phase(f, ts, DEMO_COST_FROM, DEMO_COST_TO);
+    int bad_release = support && tp->proto.prompt == 1 &&
+                      in_phase(f, ts, DEMO_RELEASE_AT, DEMO_BAD_OUTPUT_TO);
     uint16_t flags = 0;
     if (status == ST_OK) {
-        if (rng_chance(f, 0.005))
+        if (rng_chance(f, bad_release ? BAD_RELEASE_INVALID_RATE : INVALID_OUTPUT_RATE))
             flags |= 1u << F_INVALID_OUTPUT;
         if (rng_chance(f, 0.003))
             flags |= 1u << F_REFUSAL;
@@ -373,6 +397,12 @@ static void plan_llm(tl_fleet *f, trace_plan *tp, double extra_ms, int policy)
     e->in_tokens = (uint16_t)in;
     e->out_tokens = (uint16_t)out;
     e->cost_usd = (in * m->usd_per_m_in + out * m->usd_per_m_out) / 1e6;
+    if (cost_spike) {
+        /* A switch to an expensive model: the price is the scripted factor over what the
+         * call would normally cost, not gpt-4o's list price. */
+        e->model = M_GPT4O;
+        e->cost_usd *= COST_SPIKE_FACTOR;
+    }
     note_status(tp, status, error);
 }
 
@@ -421,6 +451,8 @@ static void plan_trace(tl_fleet *f, int64_t t0)
     p->user = rng_below(f, USER_POOL);
     p->region = (uint8_t)rng_below(f, 3);
     p->prompt = (uint8_t)rng_chance(f, 0.1);
+    if (f->opts.scenario == TL_FLEET_SCENARIO_DEMO && p->service == SVC_SUPPORT)
+        p->prompt = (uint8_t)in_phase(f, t0, DEMO_RELEASE_AT, INT64_MAX); /* by trace start */
     p->model = rng_chance(f, svc->p_model_a) ? svc->model_a : svc->model_b;
     p->tool = T_NONE;
     p->latency_ms = -1;
@@ -527,11 +559,20 @@ tl_fleet *tl_fleet_new(const tl_fleet_opts *opts)
         f->opts.traces_per_sec = 20;
     if (f->opts.n_services <= 0 || f->opts.n_services > SVC__COUNT)
         f->opts.n_services = SVC__COUNT;
+    if (f->opts.history_ms < 0)
+        f->opts.history_ms = 0;
+    if (f->opts.history_ms > 0 &&
+        (!(f->opts.history_traces_per_sec > 0) || !isfinite(f->opts.history_traces_per_sec)))
+        f->opts.history_traces_per_sec = HISTORY_TRACES_PER_SEC;
     f->rng = f->opts.seed;
+    f->live_ms = f->opts.start_ms + f->opts.history_ms;
     f->next_start = (double)f->opts.start_ms;
 
-    /* Room for ~40 s of traces at the mean rate (a latency-spike trace lasts ~25 s). */
-    double want = (f->opts.traces_per_sec * 40.0 + 64.0) * MAX_PER_TRACE;
+    /* Room for ~40 s of traces at the higher mean rate (a latency-spike trace lasts ~25 s). */
+    double rate = f->opts.traces_per_sec;
+    if (f->opts.history_ms > 0 && f->opts.history_traces_per_sec > rate)
+        rate = f->opts.history_traces_per_sec;
+    double want = (rate * 40.0 + 64.0) * MAX_PER_TRACE;
     f->cap = want > MAX_SLOTS ? MAX_SLOTS : want < MIN_SLOTS ? MIN_SLOTS : (uint32_t)want;
     f->pool = tl_malloc((size_t)f->cap * sizeof *f->pool);
     f->heap = tl_malloc((size_t)f->cap * sizeof *f->heap);
@@ -638,6 +679,12 @@ static void render(tl_fleet *f, const fleet_ev *e, int64_t ts, tl_event *ev)
         put_attr(ev, key_risk, val_high);
 }
 
+/* Time to the next trace arrival (ms of event time) at `per_sec` traces per second. */
+static double arrival_gap(tl_fleet *f, double per_sec)
+{
+    return -log(1.0 - rng_01(f)) * 1000.0 / per_sec;
+}
+
 int tl_fleet_next(tl_fleet *f, tl_event *ev)
 {
     for (;;) {
@@ -652,8 +699,14 @@ int tl_fleet_next(tl_fleet *f, tl_event *ev)
             break;
         }
         plan_trace(f, start);
-        double gap_ms = -log(1.0 - rng_01(f)) * 1000.0 / f->opts.traces_per_sec;
-        f->next_start += gap_ms;
+        if (f->next_start < (double)f->live_ms) {
+            f->next_start += arrival_gap(f, f->opts.history_traces_per_sec);
+            /* Arrivals are memoryless: past the switch, wait a fresh gap at the live rate. */
+            if (f->next_start >= (double)f->live_ms)
+                f->next_start = (double)f->live_ms + arrival_gap(f, f->opts.traces_per_sec);
+        } else {
+            f->next_start += arrival_gap(f, f->opts.traces_per_sec);
+        }
     }
     heap_node top = f->heap[0];
     heap_pop(f);
@@ -664,9 +717,13 @@ int tl_fleet_next(tl_fleet *f, tl_event *ev)
 
 const char *tl_fleet_phase(const tl_fleet *f, int64_t t_ms)
 {
-    if (!f || f->opts.scenario != TL_FLEET_SCENARIO_DEMO)
+    if (!f)
         return "healthy";
-    int64_t rel = t_ms - f->opts.start_ms;
+    int64_t rel = t_ms - f->live_ms;
+    if (f->opts.history_ms > 0 && rel < 0)
+        return "history";
+    if (f->opts.scenario != TL_FLEET_SCENARIO_DEMO)
+        return "healthy";
     if (rel < DEMO_POLICY_AT)
         return "healthy";
     if (rel < DEMO_OUTAGE_FROM)
@@ -679,6 +736,10 @@ const char *tl_fleet_phase(const tl_fleet *f, int64_t t_ms)
         return "latency spike: support-bot requests ~20 s";
     if (rel >= DEMO_INJECTION_AT && rel < DEMO_INJECTION_AT + MIN_MS(1))
         return "prompt injection, then a high-risk tool call";
+    if (rel >= DEMO_RELEASE_AT && rel < DEMO_BAD_OUTPUT_TO)
+        return "prompt release support-v13: invalid output 9% (cost spike continues)";
+    if (rel >= DEMO_COST_FROM && rel < DEMO_COST_TO)
+        return "cost spike: support-bot on gpt-4o, 6x cost per request";
     return "healthy";
 }
 

@@ -11,11 +11,14 @@
  * comes last in the trace (it reports the whole trace's latency), with status ok or error.
  *
  * Event time: the generator is a pure function of (seed, options): tl_fleet_next() returns
- * events in non-decreasing timestamp order starting at opts.start_ms with on average
+ * events in non-decreasing timestamp order starting at opts.start_ms. With opts.history_ms
+ * > 0, the first history_ms of event time is a quiet, healthy history (same services, no
+ * incidents) at opts.history_traces_per_sec, e.g. 7 days so that 7-day baselines have their
+ * hourly roll-ups; the live part starts at start_ms + history_ms and runs at on average
  * opts.traces_per_sec traces per second of EVENT time. Callers that want wall-clock pacing
  * (gen, demo) sleep between calls themselves; time acceleration is their choice.
  *
- * Scenario TL_FLEET_SCENARIO_DEMO (offsets from start_ms, event time), each followed by
+ * Scenario TL_FLEET_SCENARIO_DEMO (offsets from the live start, event time), each followed by
  * recovery, designed to fire and resolve the rules in rules/support-agent.yaml:
  *   0m-2m    warm-up, everything healthy;
  *   2m       one policy_violation event on support-bot (fires at once; resolves 30m later);
@@ -25,8 +28,14 @@
  *   45m      one support-bot trace where the input guardrail flags injection_detected and a
  *            tool call with attributes.risk = high follows (elsewhere injections are flagged
  *            but never followed by a risky call);
- *   42m-50m  healthy, everything resolves.
- * tl_fleet_scenario_length_ms() gives 50m. TL_FLEET_SCENARIO_NONE stays healthy forever.
+ *   42m-46m  healthy apart from that one trace;
+ *   46m-66m  cost spike: support-bot llm_calls switch to model gpt-4o and cost 6x their
+ *            normal cost_usd (cost per request 6x its 7-day baseline);
+ *   50m      prompt release: support-bot moves from prompt_version support-v12 to support-v13
+ *            (decided by trace start; before it support-bot has no canary, so v13 is new);
+ *   50m-62m  support-v13 llm_calls flag invalid_output at 9% (normally 0.5%), then normal;
+ *   66m-95m  healthy (still on v13); the cost alert resolves as its window drains.
+ * tl_fleet_scenario_length_ms() gives 95m. TL_FLEET_SCENARIO_NONE stays healthy forever.
  *
  * Ownership: strings in the events point into the generator's own storage and stay valid
  * until the next tl_fleet_next() call. Threading: one generator per thread.
@@ -46,6 +55,8 @@ typedef struct tl_fleet_opts {
     double traces_per_sec;  /* mean trace arrival rate in event time (default 20 if <= 0) */
     int scenario;           /* enum tl_fleet_scenario */
     int n_services;         /* 1..3 (default 3 if <= 0) */
+    int64_t history_ms;     /* quiet history before the live part (0 = none) */
+    double history_traces_per_sec; /* its rate (default 0.05 if <= 0 and history_ms > 0) */
 } tl_fleet_opts;
 
 typedef struct tl_fleet tl_fleet;
@@ -57,8 +68,8 @@ void tl_fleet_destroy(tl_fleet *f);
 int tl_fleet_next(tl_fleet *f, tl_event *ev);
 
 /* Human name of the scenario phase at event time t, e.g. "tool outage: get_order_status
- * failing (35%)" or "healthy"; for the demo's narration. */
+ * failing (35%)", "healthy", or "history" before the live start; for the demo's narration. */
 const char *tl_fleet_phase(const tl_fleet *f, int64_t t_ms);
-int64_t tl_fleet_scenario_length_ms(int scenario);
+int64_t tl_fleet_scenario_length_ms(int scenario); /* the live part; history not included */
 
 #endif

@@ -73,12 +73,18 @@ int tl_gen_run(const tl_gen_opts *o, tl_gen_result *res, char *err, size_t errca
     int64_t length = tl_fleet_scenario_length_ms(o->scenario);
     tl_fleet_opts fo = {
         .seed = o->seed ? o->seed : 42,
-        .start_ms = o->start_ms ? o->start_ms : real_ms() - (length ? length : 0),
+        .start_ms = o->start_ms ? o->start_ms : real_ms() - (length ? length : 0) - o->history_ms,
+        .history_ms = o->history_ms,
         .traces_per_sec = o->traces_per_sec > 0 ? o->traces_per_sec : 20,
         .scenario = o->scenario,
         .n_services = o->n_services,
     };
-    int64_t duration = o->duration_ms ? o->duration_ms : length;
+    /* event time from start_ms: the history, then the scenario (0: forever) */
+    int64_t duration = o->duration_ms ? o->duration_ms + o->history_ms : length ? length + o->history_ms : 0;
+    int in_live = 0;
+    int64_t live = fo.start_ms + o->history_ms;
+    double hist_rate = o->history_rate > 0 ? o->history_rate : 50000;
+    uint64_t hist_events = 0;
     tl_fleet *f = tl_fleet_new(&fo);
     if (!f) {
         snprintf(err, errcap, "out of memory");
@@ -87,7 +93,7 @@ int tl_gen_run(const tl_gen_opts *o, tl_gen_result *res, char *err, size_t errca
     }
     tl_event ev;
     static _Thread_local char buf[65536];
-    int64_t wall0 = mono_ms();
+    int64_t wall0 = mono_ms(), began = wall0;
     res->first_ms = fo.start_ms;
     int64_t next_progress = wall0 + 10000;
     while (!(o->stop && atomic_load(o->stop))) {
@@ -96,8 +102,18 @@ int tl_gen_run(const tl_gen_opts *o, tl_gen_result *res, char *err, size_t errca
             break;
         if (o->max_events && res->events >= o->max_events)
             break;
-        if (o->speed > 0) {
-            int64_t due = wall0 + (int64_t)((double)(ev.ts_ms - fo.start_ms) / o->speed);
+        if (ev.ts_ms < live) {
+            /* history: a fixed wall rate, so the consumer keeps up with the broker's retention */
+            hist_events++;
+            int64_t due = wall0 + (int64_t)((double)hist_events * 1000.0 / hist_rate);
+            while (due > mono_ms() && !(o->stop && atomic_load(o->stop)))
+                rd_kafka_poll(rk, 1);
+        } else if (!in_live) {
+            in_live = 1;
+            wall0 = mono_ms(); /* the scenario's pacing starts now */
+        }
+        if (ev.ts_ms >= live && o->speed > 0) {
+            int64_t due = wall0 + (int64_t)((double)(ev.ts_ms - live) / o->speed);
             int64_t now = mono_ms();
             while (due > now && !(o->stop && atomic_load(o->stop))) {
                 rd_kafka_poll(rk, (int)(due - now > 100 ? 100 : due - now));
@@ -134,7 +150,7 @@ int tl_gen_run(const tl_gen_opts *o, tl_gen_result *res, char *err, size_t errca
     }
     rd_kafka_flush(rk, 30000);
     res->failed += (uint64_t)rd_kafka_outq_len(rk);
-    res->wall_seconds = (double)(mono_ms() - wall0) / 1000.0;
+    res->wall_seconds = (double)(mono_ms() - began) / 1000.0;
     tl_fleet_destroy(f);
     rd_kafka_destroy(rk);
     return 0;

@@ -3,7 +3,8 @@
  * Used by `tripline gen` (against any brokers), `tripline demo` (against the embedded mock
  * cluster), integration tests and benches. Pacing is by event time: an event with event
  * time t is produced at wall time start_wall + (t - start_ms) / speed, so `speed` compresses
- * a scenario (the demo plays 50 minutes of incidents in two). Messages are keyed by trace id
+ * a scenario (the demo plays 95 minutes of incidents in about two), after an optional history
+ * produced at a fixed wall rate (the demo's 7-day baseline). Messages are keyed by trace id
  * so a trace stays on one partition.
  *
  * Threading: tl_gen_run blocks in the calling thread until done or *stop becomes non-zero.
@@ -27,6 +28,9 @@ typedef struct tl_gen_opts {
     double traces_per_sec;  /* event-time trace arrival rate (default 20) */
     int64_t start_ms;       /* event time of the first trace (default: now - scenario length) */
     int64_t duration_ms;    /* of event time; 0 = the scenario's length, or forever if none */
+    int64_t history_ms;     /* event time of quiet history before the scenario (fleet.h), produced
+                               at history_rate events/s of wall time instead of `speed` */
+    double history_rate;    /* default 50000 */
     uint64_t max_events;    /* 0 = no limit */
     int scenario;           /* enum tl_fleet_scenario */
     int n_services;

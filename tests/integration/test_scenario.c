@@ -12,7 +12,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -27,6 +29,31 @@
 
 #define MIN 60000LL
 
+typedef struct gen_thread {
+    tl_gen_opts o;
+    tl_gen_result r;
+    tl_engine *e;
+    int rc;
+    char err[256];
+} gen_thread;
+
+/* Produce while the engine reads: the mock broker keeps a bounded log per partition, so the
+ * 7-day history cannot be produced up front. Starts once the engine owns the partitions. */
+static void *gen_main(void *arg)
+{
+    gen_thread *g = arg;
+    for (int i = 0; i < 3000; i++) {
+        tl_engine_stats st;
+        tl_engine_stats_get(g->e, &st);
+        if (st.partitions > 0)
+            break;
+        usleep(10000);
+    }
+    g->rc = tl_gen_run(&g->o, &g->r, g->err, sizeof g->err);
+    tl_engine_exit_at_end(g->e);
+    return NULL;
+}
+
 static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **state)
 {
     (void)state;
@@ -37,24 +64,30 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
     tl_mock_topic(&mock, "tripline-alerts", 3);
     tl_mock_topic(&mock, "tripline-dlq", 1);
 
-    const int64_t start = 1800000000000LL;
-    tl_gen_opts go = {.brokers = mock.bootstraps, .topic = "agent-traces", .format = TL_GEN_MIXED,
-                      .speed = 0, .traces_per_sec = 2, .start_ms = start,
-                      .scenario = TL_FLEET_SCENARIO_DEMO, .seed = 11, .malformed_every = 5000, .quiet = 1};
-    tl_gen_result gr;
-    assert_int_equal(tl_gen_run(&go, &gr, err, sizeof err), 0);
-    assert_int_equal(gr.failed, 0);
+    /* 7 days of quiet history (the cost rule's baseline), then the scenario from 08:00:00Z */
+    const int64_t live = 1800000000000LL, history = 7 * 86400000LL;
+    gen_thread g = {.o = {.brokers = mock.bootstraps, .topic = "agent-traces", .format = TL_GEN_MIXED,
+                          .speed = 1000, .traces_per_sec = 2, .start_ms = live - history,
+                          .history_ms = history, .history_rate = 50000,
+                          .scenario = TL_FLEET_SCENARIO_DEMO, .seed = 11, .malformed_every = 5000, .quiet = 1}};
 
     tl_config cfg;
     tl_config_init(&cfg);
-    char *argv[] = {"--brokers", mock.bootstraps, "--rules", "rules", "--exit-at-end", "--no-print-alerts",
+    char *argv[] = {"--brokers", mock.bootstraps, "--rules", "rules", "--no-print-alerts", "--lateness", "1h",
                     "--threads", getenv("TL_T") ? getenv("TL_T") : "2", "-X", "log_level=3"};
     assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
     tl_program *prog = tl_cli_load_rules(&cfg);
     assert_non_null(prog);
     tl_engine *e = tl_engine_new(&cfg, prog, err, sizeof err);
     assert_non_null(e);
+    g.e = e;
+    pthread_t gt;
+    assert_int_equal(pthread_create(&gt, NULL, gen_main, &g), 0);
     assert_int_equal(tl_engine_run(e), 0);
+    pthread_join(gt, NULL);
+    assert_int_equal(g.rc, 0);
+    tl_gen_result gr = g.r;
+    assert_int_equal(gr.failed, 0);
     tl_engine_stats st;
     tl_engine_stats_get(e, &st);
     tl_engine_destroy(e);
@@ -82,8 +115,17 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
          * later; recovery at +42m drains the window */
         {"LatencyP95High", 37, 41, 42, 48, 0, 0, 1},
         /* the injection-then-risky-tool trace at ~+45m fires at once; its 10m count window
-         * outlives the 50-minute scenario, so it has not resolved when the data ends */
-        {"InjectionThenRiskyTool", 45, 46, 0, 0, 0, 0, 0},
+         * drains ~10m later */
+        {"InjectionThenRiskyTool", 45, 46, 55, 57, 0, 0, 1},
+        /* 6x cost from +46m: the 30m ratio passes 2x of the 7-day baseline once ~6 minutes of
+         * the spike are in the window (~+52m), firing 10m later; the spike ends at +66m and
+         * the window holds fewer than ~6 spiked minutes again ~24m after that */
+        {"CostPerRequestVsBaseline", 60, 64, 88, 93, 0, 0, 1},
+        /* support-v13 released at +50m with 9% invalid output until +62m: above 5% over the
+         * 10m window within a few minutes, for 5m; the window drains after +62m */
+        {"InvalidOutputAfterPromptRelease", 55, 58, 65, 71, 0, 0, 1},
+        /* the same invalid output on gpt-4o (the cost spike's model) over the 15m window */
+        {"InvalidOutputRate", 62, 67, 72, 77, 0, 0, 1},
     };
     for (size_t i = 0; i < alerts.n; i++) {
         json_t *j = json_loadb(alerts.m[i].value, alerts.m[i].len, 0, NULL);
@@ -94,6 +136,9 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
         int64_t ts = 0;
         /* timestamps are RFC 3339; the minute offset from the start is enough here */
         int hh, mm, ss, ms;
+        const char *tstr = json_string_value(json_object_get(j, "timestamp"));
+        if (strncmp(tstr, "2027-01-15T", 11) != 0)
+            fail_msg("alert during the quiet history (crying wolf): %s %s at %s", rule, state_s, tstr);
         assert_int_equal(sscanf(json_string_value(json_object_get(j, "timestamp")) + 11, "%d:%d:%d.%d", &hh, &mm, &ss, &ms), 4);
         ts = ((int64_t)hh * 3600 + mm * 60 + ss) * 1000 + ms - 8 * 3600 * 1000LL; /* start is 08:00:00Z */
         if (getenv("TL_DUMP"))

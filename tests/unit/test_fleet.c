@@ -1,10 +1,12 @@
 /* tests/unit/test_fleet.c - the synthetic fleet (engine/fleet.h): determinism, event order,
- * event shape, the demo scenario's incidents at the rates rules rely on, and no allocation
- * on the per-event path. */
+ * event shape, the quiet history before the live part, the demo scenario's incidents at the
+ * rates rules rely on (offsets counted from the live start), and no allocation on the
+ * per-event path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,14 +17,19 @@
 
 #define MIN_MS(m) ((int64_t)(m) * 60 * 1000)
 #define T0 1750000000000LL /* an arbitrary epoch-ms start */
+#define HIST MIN_MS(24 * 60) /* the demo tests' history: one day, enough for the baselines */
 
-static tl_fleet *make(uint64_t seed, int scenario)
+/* A fleet at 20 traces/s starting at T0, with `history_ms` of history (default rate) first. */
+static tl_fleet *make_h(uint64_t seed, int scenario, int64_t history_ms)
 {
-    tl_fleet_opts o = {.seed = seed, .start_ms = T0, .traces_per_sec = 20, .scenario = scenario};
+    tl_fleet_opts o = {.seed = seed, .start_ms = T0, .traces_per_sec = 20, .scenario = scenario,
+                       .history_ms = history_ms};
     tl_fleet *f = tl_fleet_new(&o);
     assert_non_null(f);
     return f;
 }
+
+static tl_fleet *make(uint64_t seed, int scenario) { return make_h(seed, scenario, 0); }
 
 static int has_str(const tl_event *ev, enum tl_str_field fld)
 {
@@ -87,16 +94,19 @@ static uint64_t hex64(const char *p)
 
 /* ---- determinism ---------------------------------------------------------------------- */
 
+/* With an hour of history (~180 traces) the 50000 events cross into the live part. */
 static void test_fleet_same_seed_same_events(void **state)
 {
     (void)state;
-    tl_fleet *a = make(42, TL_FLEET_SCENARIO_DEMO), *b = make(42, TL_FLEET_SCENARIO_DEMO);
+    tl_fleet *a = make_h(42, TL_FLEET_SCENARIO_DEMO, MIN_MS(60));
+    tl_fleet *b = make_h(42, TL_FLEET_SCENARIO_DEMO, MIN_MS(60));
     tl_event ea, eb;
     for (int i = 0; i < 50000; i++) {
         assert_int_equal(tl_fleet_next(a, &ea), 0);
         assert_int_equal(tl_fleet_next(b, &eb), 0);
         assert_true(events_equal(&ea, &eb));
     }
+    assert_true(ea.ts_ms > T0 + MIN_MS(60));
     tl_fleet_destroy(a);
     tl_fleet_destroy(b);
 }
@@ -290,6 +300,28 @@ typedef struct demo_stats {
     int64_t policy_ts;
     long other_errors_in_outage; /* non-ok tool calls other than get_order_status */
     long other_tools_in_outage;
+
+    /* the history (before the live start T0 + HIST; demo run only) */
+    int ordered;                 /* timestamps never decreased over the whole run */
+    int64_t first_ts, last_hist_ts;
+    long hist_requests, hist_services[3];
+    long hist_incidents;         /* policy violations, risky tool calls, bad prompt versions */
+    long hist_gos, hist_gos_err;
+    double hist_sb_cost;         /* support-bot cost_usd and requests */
+    long hist_sb_requests;
+    long live_requests_10m;      /* requests in the first 10 live minutes */
+
+    /* support-bot per live minute: cost_usd of llm_calls, requests, llm_calls on gpt-4o */
+    double sb_cost[95];
+    long sb_requests[95], sb_llm[95], sb_gpt4o[95];
+
+    /* support-bot llm_calls by prompt version */
+    long v13_before;             /* v13 before +50m (history included) */
+    long v12_after_50, v13_after_50; /* in [+50m, +52m) */
+    long v12_after_52;           /* v12 from +52m on */
+    long v12_n, v12_inv;         /* v12 llm_calls and invalid_output among them */
+    long v13_bad_n, v13_bad_inv; /* v13 in [+50m, +62m) */
+    long v13_late_n, v13_late_inv; /* v13 from +62m on */
 } demo_stats;
 
 static demo_stats demo, healthy;
@@ -306,6 +338,72 @@ static double p95(double *v, size_t n)
     return v[(size_t)(0.95 * (double)(n - 1))];
 }
 
+static int service_index(const tl_event *ev)
+{
+    return str_is(ev, TL_S_SERVICE, "support-bot")    ? 0
+           : str_is(ev, TL_S_SERVICE, "coding-agent") ? 1
+                                                       : 2;
+}
+
+/* The history part of a run: everything before the live start. */
+static void note_history(demo_stats *st, const tl_event *ev)
+{
+    int risky;
+    tl_event_attr(ev, TL_STR_LIT("risk"), &risky);
+    int sb = str_is(ev, TL_S_SERVICE, "support-bot");
+    st->hist_incidents += has_flag(ev, "policy_violation") || risky ||
+                          (sb && str_is(ev, TL_S_PROMPT_VERSION, "support-v13"));
+    if (str_is(ev, TL_S_KIND, "request")) {
+        st->hist_requests++;
+        st->hist_services[service_index(ev)]++;
+        st->hist_sb_requests += sb;
+    } else if (sb && str_is(ev, TL_S_KIND, "llm_call")) {
+        st->hist_sb_cost += ev->num[TL_N_COST_USD];
+    } else if (sb && str_is(ev, TL_S_TOOL, "get_order_status")) {
+        st->hist_gos++;
+        st->hist_gos_err += !str_is(ev, TL_S_STATUS, "ok");
+    }
+    st->last_hist_ts = ev->ts_ms;
+}
+
+/* Support-bot model calls and requests of the live part, for the cost spike and release. */
+static void note_support_live(demo_stats *st, const tl_event *ev, int64_t rel)
+{
+    int minute = (int)(rel / MIN_MS(1));
+    if (str_is(ev, TL_S_KIND, "request")) {
+        st->sb_requests[minute]++;
+        return;
+    }
+    if (!str_is(ev, TL_S_KIND, "llm_call"))
+        return;
+    st->sb_cost[minute] += ev->num[TL_N_COST_USD];
+    st->sb_llm[minute]++;
+    st->sb_gpt4o[minute] += str_is(ev, TL_S_MODEL, "gpt-4o");
+    int v13 = str_is(ev, TL_S_PROMPT_VERSION, "support-v13");
+    assert_true(v13 || str_is(ev, TL_S_PROMPT_VERSION, "support-v12"));
+    int inv = has_flag(ev, "invalid_output");
+    if (rel < MIN_MS(50)) {
+        st->v13_before += v13;
+    } else if (rel < MIN_MS(52)) {
+        st->v12_after_50 += !v13;
+        st->v13_after_50 += v13;
+    } else {
+        st->v12_after_52 += !v13;
+    }
+    if (!v13) {
+        st->v12_n++;
+        st->v12_inv += inv;
+    } else if (rel < MIN_MS(62)) {
+        st->v13_bad_n++;
+        st->v13_bad_inv += inv;
+    } else {
+        st->v13_late_n++;
+        st->v13_late_inv += inv;
+    }
+}
+
+/* One pass over a run: the demo with HIST of history up to the end of its scenario, the
+ * healthy fleet without history over the first 50 minutes. Offsets are from the live start. */
 static void run_scenario(int scenario, demo_stats *st)
 {
     memset(st, 0, sizeof *st);
@@ -313,19 +411,37 @@ static void run_scenario(int scenario, demo_stats *st)
     st->lat_out = calloc(100000, sizeof(double));
     assert_non_null(st->lat_in);
     assert_non_null(st->lat_out);
-    tl_fleet *f = make(2025, scenario);
+    int demo_run = scenario == TL_FLEET_SCENARIO_DEMO;
+    int64_t live = demo_run ? T0 + HIST : T0;
+    int64_t end = demo_run ? tl_fleet_scenario_length_ms(scenario) : MIN_MS(50);
+    tl_fleet *f = make_h(2025, scenario, demo_run ? HIST : 0);
     tl_event ev;
+    int64_t prev = INT64_MIN;
+    st->ordered = 1;
+    st->first_ts = INT64_MIN;
     for (;;) {
         tl_fleet_next(f, &ev);
-        int64_t rel = ev.ts_ms - T0;
-        if (rel >= MIN_MS(50))
+        if (ev.ts_ms < prev)
+            st->ordered = 0;
+        if (prev == INT64_MIN)
+            st->first_ts = ev.ts_ms;
+        prev = ev.ts_ms;
+        int64_t rel = ev.ts_ms - live;
+        if (rel < 0) {
+            note_history(st, &ev);
+            continue;
+        }
+        if (rel >= end)
             break;
+        if (rel < MIN_MS(10) && str_is(&ev, TL_S_KIND, "request"))
+            st->live_requests_10m++;
         if (has_flag(&ev, "policy_violation")) {
             st->policy++;
             st->policy_ts = rel;
         }
         if (!str_is(&ev, TL_S_SERVICE, "support-bot"))
             continue;
+        note_support_live(st, &ev, rel);
         int outage = rel >= MIN_MS(3) && rel < MIN_MS(20);
         if (str_is(&ev, TL_S_KIND, "tool_call")) {
             int err = str_is(&ev, TL_S_STATUS, "error");
@@ -411,22 +527,106 @@ static void test_fleet_demo_one_policy_violation(void **state)
     assert_int_equal(healthy.policy, 0);
 }
 
+/* The demo run's day of history: the default 0.05 traces/s, healthy, all three services,
+ * then the live rate; ordered across the switch. */
+static void test_fleet_history_rate_and_order(void **state)
+{
+    (void)state;
+    printf("history: %ld requests in a day (expected 4320), support-bot %ld, coding %ld, "
+           "workflow %ld; first live 10 min: %ld requests\n",
+           demo.hist_requests, demo.hist_services[0], demo.hist_services[1],
+           demo.hist_services[2], demo.live_requests_10m);
+    assert_true(demo.ordered);
+    assert_true(demo.first_ts >= T0 && demo.first_ts < T0 + 5000);
+    assert_true(demo.last_hist_ts > T0 + HIST - MIN_MS(10) && demo.last_hist_ts < T0 + HIST);
+    assert_true(demo.hist_requests > 4100 && demo.hist_requests < 4540);
+    for (int i = 0; i < 3; i++)
+        assert_true(demo.hist_services[i] > 1250 && demo.hist_services[i] < 1630);
+    assert_int_equal(demo.hist_incidents, 0);
+    assert_true(demo.hist_gos > 500);
+    assert_true((double)demo.hist_gos_err / (double)demo.hist_gos < 0.03);
+    /* 20 traces/s from the live start, as without history. */
+    assert_true(demo.live_requests_10m > 11400 && demo.live_requests_10m < 12400);
+}
+
+/* Support-bot cost per request, minute by minute, against the history's. */
+static void test_fleet_demo_cost_spike(void **state)
+{
+    (void)state;
+    double base = demo.hist_sb_cost / (double)demo.hist_sb_requests;
+    double in_min = 1e9, out_max = 0;
+    for (int m = 0; m < 95; m++) {
+        assert_true(demo.sb_requests[m] > 200 && demo.sb_llm[m] > 200);
+        double x = demo.sb_cost[m] / (double)demo.sb_requests[m] / base;
+        if (m >= 46 && m < 66) {
+            in_min = x < in_min ? x : in_min;
+            assert_true(demo.sb_gpt4o[m] == demo.sb_llm[m]); /* switched to the expensive model */
+        } else {
+            out_max = x > out_max ? x : out_max;
+            assert_true(demo.sb_gpt4o[m] == 0);
+        }
+    }
+    printf("cost per request vs history ($%.5f): min %.2fx in the spike, max %.2fx outside\n",
+           base, in_min, out_max);
+    assert_true(in_min > 4.0);
+    assert_true(out_max < 1.5);
+}
+
+/* support-v13 replaces support-v12 at +50m (by trace start) and is bad until +62m. */
+static void test_fleet_demo_prompt_release(void **state)
+{
+    (void)state;
+    double bad = (double)demo.v13_bad_inv / (double)demo.v13_bad_n;
+    double late = (double)demo.v13_late_inv / (double)demo.v13_late_n;
+    double v12 = (double)demo.v12_inv / (double)demo.v12_n;
+    printf("invalid_output: v13 [+50m,+62m) %.4f of %ld, v13 later %.4f of %ld, v12 %.4f of %ld; "
+           "[+50m,+52m): %ld v12 / %ld v13\n",
+           bad, demo.v13_bad_n, late, demo.v13_late_n, v12, demo.v12_n, demo.v12_after_50,
+           demo.v13_after_50);
+    assert_int_equal(demo.v13_before, 0);
+    assert_int_equal(demo.v12_after_52, 0);
+    /* Traces started before +50m finish on v12 within seconds. */
+    assert_true(demo.v13_after_50 > 20 * demo.v12_after_50);
+    assert_true(demo.v13_bad_n > 5000 && demo.v13_late_n > 5000);
+    assert_true(bad > 0.06 && bad < 0.12);
+    assert_true(late < 0.02);
+    assert_true(v12 < 0.02);
+}
+
+/* Phases count from the live start: T0 without history, T0 + HIST with it. */
 static void test_fleet_phase_names(void **state)
 {
     (void)state;
-    tl_fleet *f = make(1, TL_FLEET_SCENARIO_DEMO);
-    tl_fleet *h = make(1, TL_FLEET_SCENARIO_NONE);
-    assert_string_equal(tl_fleet_phase(f, T0 + MIN_MS(1)), "healthy");
-    assert_non_null(strstr(tl_fleet_phase(f, T0 + MIN_MS(2)), "policy violation"));
-    assert_non_null(strstr(tl_fleet_phase(f, T0 + MIN_MS(10)), "tool outage"));
-    assert_string_equal(tl_fleet_phase(f, T0 + MIN_MS(21)), "healthy");
-    assert_non_null(strstr(tl_fleet_phase(f, T0 + MIN_MS(30)), "latency spike"));
-    assert_string_equal(tl_fleet_phase(f, T0 + MIN_MS(45)), "prompt injection, then a high-risk tool call");
-    assert_string_equal(tl_fleet_phase(f, T0 + MIN_MS(47)), "healthy");
-    assert_string_equal(tl_fleet_phase(h, T0 + MIN_MS(10)), "healthy");
-    assert_true(tl_fleet_scenario_length_ms(TL_FLEET_SCENARIO_DEMO) == MIN_MS(50));
-    tl_fleet_destroy(f);
-    tl_fleet_destroy(h);
+    for (int with_history = 0; with_history < 2; with_history++) {
+        int64_t hist = with_history ? HIST : 0, live = T0 + hist;
+        tl_fleet *f = make_h(1, TL_FLEET_SCENARIO_DEMO, hist);
+        tl_fleet *h = make_h(1, TL_FLEET_SCENARIO_NONE, hist);
+        if (with_history) {
+            assert_string_equal(tl_fleet_phase(f, T0), "history");
+            assert_string_equal(tl_fleet_phase(f, live - 1), "history");
+            assert_string_equal(tl_fleet_phase(h, live - MIN_MS(10)), "history");
+        }
+        assert_string_equal(tl_fleet_phase(f, live), "healthy");
+        assert_string_equal(tl_fleet_phase(f, live + MIN_MS(1)), "healthy");
+        assert_non_null(strstr(tl_fleet_phase(f, live + MIN_MS(2)), "policy violation"));
+        assert_non_null(strstr(tl_fleet_phase(f, live + MIN_MS(10)), "tool outage"));
+        assert_string_equal(tl_fleet_phase(f, live + MIN_MS(21)), "healthy");
+        assert_non_null(strstr(tl_fleet_phase(f, live + MIN_MS(30)), "latency spike"));
+        assert_string_equal(tl_fleet_phase(f, live + MIN_MS(45)), "prompt injection, then a high-risk tool call");
+        assert_non_null(strstr(tl_fleet_phase(f, live + MIN_MS(47)), "cost spike"));
+        assert_non_null(strstr(tl_fleet_phase(f, live + MIN_MS(50)), "prompt release support-v13"));
+        assert_non_null(strstr(tl_fleet_phase(f, live + MIN_MS(61)), "prompt release support-v13"));
+        assert_non_null(strstr(tl_fleet_phase(f, live + MIN_MS(62)), "cost spike"));
+        assert_non_null(strstr(tl_fleet_phase(f, live + MIN_MS(66) - 1), "cost spike"));
+        assert_string_equal(tl_fleet_phase(f, live + MIN_MS(66)), "healthy");
+        assert_string_equal(tl_fleet_phase(f, live + MIN_MS(84)), "healthy");
+        assert_string_equal(tl_fleet_phase(h, live + MIN_MS(10)), "healthy");
+        assert_string_equal(tl_fleet_phase(h, live + MIN_MS(60)), "healthy");
+        tl_fleet_destroy(f);
+        tl_fleet_destroy(h);
+    }
+    assert_true(tl_fleet_scenario_length_ms(TL_FLEET_SCENARIO_DEMO) == MIN_MS(95));
+    assert_true(tl_fleet_scenario_length_ms(TL_FLEET_SCENARIO_NONE) == 0);
 }
 
 /* ---- resources ------------------------------------------------------------------------ */
@@ -434,7 +634,7 @@ static void test_fleet_phase_names(void **state)
 static void test_fleet_next_allocates_nothing(void **state)
 {
     (void)state;
-    tl_fleet *f = make(77, TL_FLEET_SCENARIO_DEMO);
+    tl_fleet *f = make_h(77, TL_FLEET_SCENARIO_DEMO, MIN_MS(60)); /* across the switch */
     tl_event ev;
     uint64_t before = tl_alloc_count();
     for (int i = 0; i < 100000; i++)
@@ -528,6 +728,9 @@ int main(void)
         cmocka_unit_test(test_fleet_demo_tool_outage),
         cmocka_unit_test(test_fleet_demo_latency_spike),
         cmocka_unit_test(test_fleet_demo_one_policy_violation),
+        cmocka_unit_test(test_fleet_history_rate_and_order),
+        cmocka_unit_test(test_fleet_demo_cost_spike),
+        cmocka_unit_test(test_fleet_demo_prompt_release),
     };
     int failed = cmocka_run_group_tests_name("fleet", basic, NULL, NULL);
     failed += cmocka_run_group_tests_name("fleet_demo", scenario, demo_setup, demo_teardown);
