@@ -34,8 +34,15 @@ for src in tests/fuzz/fuzz_*.c; do
   work=$(mktemp -d)
   [ -d "$corpus_in" ] && cp -r "$corpus_in"/. "$work"/
   echo "-- $name"
-  ./build-fuzz/"$name" -max_total_time="$fuzz_seconds" -print_final_stats=0 "$work" 2>&1 | tail -n 2
-  rm -rf "$work"
+  log="$work.log"
+  if ! ./build-fuzz/"$name" -max_total_time="$fuzz_seconds" -print_final_stats=0 -artifact_prefix=build-fuzz/ "$work" >"$log" 2>&1; then
+    # the failed check or sanitizer report, and where the crashing input was written
+    grep -E "check failed|ERROR|SUMMARY|Test unit written" "$log" | head -n 20
+    rm -rf "$work" "$log"
+    exit 1
+  fi
+  tail -n 2 "$log"
+  rm -rf "$work" "$log"
 done
 
 echo "== all tests passed"

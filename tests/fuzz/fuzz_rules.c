@@ -49,7 +49,11 @@ static void check_errors(const char *buf, size_t len, int count)
     }
 }
 
-static void check_vnode(const tl_program *p, const tl_rule *r, const tl_vnode *v, int depth)
+/* Aggregates read plans of the rule's slot width and window; those under offset() and
+ * baseline() read roll-up plans (width = the resolution), those under previous() a plan
+ * that keeps two windows. */
+static void check_vnode(const tl_program *p, const tl_rule *r, const tl_vnode *v, int64_t width, uint32_t min_slots,
+                        int depth)
 {
     CHECK(v != NULL);
     CHECK(depth < 10000);
@@ -58,15 +62,22 @@ static void check_vnode(const tl_program *p, const tl_rule *r, const tl_vnode *v
         const tl_plan *pl = &p->plans[v->plan];
         CHECK(pl->group == r->group);
         CHECK(pl->filter == r->filter);
-        CHECK(pl->width_ms == r->width_ms);
-        CHECK(pl->nslots >= r->window_slots);
+        CHECK(pl->width_ms == width);
+        CHECK(pl->nslots >= min_slots);
         if (v->agg == TL_AGG_QUANTILE)
             CHECK(v->q >= 0 && v->q <= 1 && pl->kind == TL_PLAN_SKETCH);
     }
+    if (v->op == TL_V_OFFSET || v->op == TL_V_BASELINE) {
+        CHECK(v->res_ms >= 60000 && v->res_ms >= r->width_ms);
+        width = v->res_ms;
+        min_slots = 2;
+    } else if (v->op == TL_V_PREVIOUS) {
+        min_slots = 2 * r->window_slots;
+    }
     if (v->a)
-        check_vnode(p, r, v->a, depth + 1);
+        check_vnode(p, r, v->a, width, min_slots, depth + 1);
     if (v->b)
-        check_vnode(p, r, v->b, depth + 1);
+        check_vnode(p, r, v->b, width, min_slots, depth + 1);
 }
 
 static void check_program(const tl_program *p)
@@ -104,7 +115,7 @@ static void check_program(const tl_program *p)
         CHECK(r->group < p->ngroups && r->filter < p->nfilters && r->count_plan < p->nplans);
         CHECK(r->window_ms > 0 && r->width_ms >= 100 && r->window_ms == (int64_t)r->window_slots * r->width_ms);
         CHECK(r->summary != NULL);
-        check_vnode(p, r, r->value, 0);
+        check_vnode(p, r, r->value, r->width_ms, r->window_slots, 0);
         for (uint32_t k = 0; k < i; k++)
             CHECK(strcmp(p->rules[k].name, r->name) != 0);
     }
