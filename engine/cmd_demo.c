@@ -178,6 +178,7 @@ int tl_cmd_demo(int argc, char **argv)
         goto out;
     cfg.threads = threads;
     cfg.output_format = ofmt;
+    cfg.eof_grace_ms = 250; /* the history runs ~140,000x faster than the wall clock */
     prog = tl_cli_load_rules(&cfg);
     if (!prog) {
         rc = TL_EXIT_RULES;

@@ -283,7 +283,7 @@ static const char *const TOP_KEYS[] = {
     "threads", "exit_at_end", "watch", "avro", "window", "alerts", "limits", "stats_interval", "kafka",
     "consumer", "producer", NULL};
 static const char *const AVRO_KEYS[] = {"schema", "registry", NULL};
-static const char *const WINDOW_KEYS[] = {"lateness", "max_lead", "idle_timeout", NULL};
+static const char *const WINDOW_KEYS[] = {"lateness", "max_lead", "idle_timeout", "eof_grace", NULL};
 static const char *const ALERTS_KEYS[] = {"renotify_interval", "print", NULL};
 static const char *const LIMITS_KEYS[] = {"max_series", "max_message_bytes", "sketch_max_bytes",
                                           NULL};
@@ -536,6 +536,8 @@ static int y_apply_window(yctx *y, tl_config *c, const tl_ynode *sec)
         return -1;
     if ((v = tl_ynode_get(sec, "idle_timeout")) && y_duration(y, v, 1, &c->idle_timeout_ms))
         return -1;
+    if ((v = tl_ynode_get(sec, "eof_grace")) && y_duration(y, v, 0, &c->eof_grace_ms))
+        return -1;
     return 0;
 }
 
@@ -680,7 +682,7 @@ int tl_config_load_string(tl_config *c, const char *path, const char *buf, size_
 
 typedef enum flag_id {
     FL_CONFIG, FL_BROKERS, FL_GROUP, FL_INPUT, FL_OUTPUT, FL_DLQ, FL_RULES, FL_INPUT_FORMAT,
-    FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_WATCH, FL_X, FL_LATENESS, FL_MAX_LEAD, FL_IDLE_TIMEOUT,
+    FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_WATCH, FL_X, FL_LATENESS, FL_MAX_LEAD, FL_IDLE_TIMEOUT, FL_EOF_GRACE,
     FL_RENOTIFY, FL_PRINT, FL_NO_PRINT, FL_STATS, FL_AVRO_SCHEMA, FL_MAX_SERIES
 } flag_id;
 
@@ -718,6 +720,8 @@ static const flag_def FLAGS[] = {
     {"--max-lead", "DUR", FL_MAX_LEAD, "how far a partition may run ahead of the others", "2m"},
     {"--idle-timeout", "DUR", FL_IDLE_TIMEOUT,
      "idle time before a partition stops holding back", "10s"},
+    {"--eof-grace", "DUR", FL_EOF_GRACE,
+     "a partition at its end holds the watermark this long (time-compressed replays)", "0"},
     {"--renotify-interval", "DUR", FL_RENOTIFY, "repeat a firing alert this often; 0 = never",
      "4h"},
     {"--print-alerts", NULL, FL_PRINT, "also print each alert as a line on stdout", "off"},
@@ -905,6 +909,8 @@ static int apply_flag(tl_config *c, const flag_def *f, const char *v, int *input
         return flag_duration(fl, v, 1, &c->max_lead_ms, err, cap);
     case FL_IDLE_TIMEOUT:
         return flag_duration(fl, v, 1, &c->idle_timeout_ms, err, cap);
+    case FL_EOF_GRACE:
+        return flag_duration(fl, v, 0, &c->eof_grace_ms, err, cap);
     case FL_RENOTIFY:
         return flag_duration(fl, v, 0, &c->renotify_ms, err, cap);
     case FL_STATS:
@@ -1064,6 +1070,7 @@ int tl_config_validate(const tl_config *c, char *err, size_t cap)
         check_duration("window.max_lead (--max-lead)", c->max_lead_ms, 1, err, cap) ||
         check_duration("window.idle_timeout (--idle-timeout)", c->idle_timeout_ms, 1, err,
                        cap) ||
+        check_duration("window.eof_grace (--eof-grace)", c->eof_grace_ms, 0, err, cap) ||
         check_duration("alerts.renotify_interval (--renotify-interval)", c->renotify_ms, 0, err,
                        cap) ||
         check_duration("stats_interval (--stats-interval)", c->stats_interval_ms, 0, err, cap))

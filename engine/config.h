@@ -48,6 +48,8 @@ typedef struct tl_config {
                                        before it is held back, default 2m */
     int64_t idle_timeout_ms;        /* a partition with no data this long stops holding back
                                        the watermark, default 10s */
+    int64_t eof_grace_ms;           /* a partition at its end still holds the watermark this
+                                       long after its last message, default 0 */
     int64_t renotify_ms;            /* default re-notify interval while firing, default 4h;
                                        0 = never */
     uint64_t max_series;            /* per group-by table, default 100000 */

@@ -15,11 +15,13 @@
  *
  * Watermark. Each worker publishes the minimum, over its partitions that are active (have
  * data, are not at their end, and delivered something within idle_timeout), of the largest
- * event time seen. "At its end" counts only EOF_GRACE_MS after the partition's last message:
- * with a producer still writing, reaching the end is often momentary, and letting the
- * watermark jump to the other partitions' newest event would make this partition's next
- * messages late whenever event time runs much faster than the wall clock (replays, the
- * demo's 7-day history sent in seconds); the global watermark is the minimum over workers. When no partition is
+ * event time seen. "At its end" counts only window.eof_grace (default 0) after the
+ * partition's last message: with a producer still writing, reaching the end is often
+ * momentary, and letting the watermark jump to the other partitions' newest event would make
+ * this partition's next messages late when event time runs much faster than the wall clock
+ * (the demo's 7-day history sent in seconds sets 250 ms). It is off by default because while
+ * catching up on a backlog it delays the watermark, and messages held behind it, at each
+ * partition's end; the global watermark is the minimum over workers. When no partition is
  * active it is the largest event time seen, advanced with the wall clock once nothing at all
  * has arrived for idle_timeout, so alerts still resolve when traffic stops. It never goes
  * back. Evaluation runs at the watermark; events more than `lateness` behind it are late.
@@ -57,7 +59,6 @@
 #define MAX_WORKERS 64
 #define BATCH_MAX 1024
 #define BATCH_FIFO 512
-#define EOF_GRACE_MS 250 /* see "Watermark" above */
 #define PASS_FIFO 64
 #define MAX_PARTS 1024
 #define RING_BYTES (4u << 20)
@@ -212,7 +213,7 @@ static void publish_watermark(worker *w, int64_t now)
             if (!p->eof && now - p->assigned_wall < idle)
                 blocked = 1;
             continue;
-        } else if ((p->eof && now - p->last_wall >= EOF_GRACE_MS) || now - p->last_wall >= idle) {
+        } else if ((p->eof && now - p->last_wall >= w->eng->cfg->eof_grace_ms) || now - p->last_wall >= idle) {
             continue; /* caught up or idle: does not hold the watermark back */
         } else {
             c = p->max_ts;
@@ -682,7 +683,7 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
 static int all_parts_eof(worker *w, int64_t now)
 {
     for (uint32_t i = 0; i < w->nparts; i++)
-        if (!w->parts[i].eof || w->parts[i].h_n || now - w->parts[i].last_wall < EOF_GRACE_MS)
+        if (!w->parts[i].eof || w->parts[i].h_n || now - w->parts[i].last_wall < w->eng->cfg->eof_grace_ms)
             return 0;
     return 1;
 }

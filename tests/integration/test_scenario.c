@@ -73,7 +73,7 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
 
     tl_config cfg;
     tl_config_init(&cfg);
-    char *argv[] = {"--brokers", mock.bootstraps, "--rules", "rules", "--no-print-alerts", "--lateness", "1h",
+    char *argv[] = {"--brokers", mock.bootstraps, "--rules", "rules", "--no-print-alerts", "--lateness", "1h", "--eof-grace", "250ms",
                     "--threads", getenv("TL_T") ? getenv("TL_T") : "2", "-X", "log_level=3"};
     assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
     tl_program *prog = tl_cli_load_rules(&cfg);

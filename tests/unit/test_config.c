@@ -91,6 +91,7 @@ static void test_config_defaults(void **state)
     assert_int_equal(c.n_registry, 0);
     assert_int_equal(c.lateness_ms, 30000);
     assert_int_equal(c.idle_timeout_ms, 10000);
+    assert_int_equal(c.eof_grace_ms, 0);
     assert_int_equal(c.renotify_ms, 4 * 3600 * 1000);
     assert_int_equal(c.max_series, 100000);
     assert_int_equal(c.max_message_bytes, 1 << 20);
@@ -125,6 +126,7 @@ static const char FULL[] =
     "window:\n"
     "  lateness: 1m\n"
     "  idle_timeout: 2s\n"
+    "  eof_grace: 250ms\n"
     "alerts:\n"
     "  renotify_interval: 0\n"
     "  print: on\n"
@@ -170,6 +172,7 @@ static void test_config_full_file_parses(void **state)
     assert_string_equal(c.registry[1].path, "fortytwo.avsc");
     assert_int_equal(c.lateness_ms, 60000);
     assert_int_equal(c.idle_timeout_ms, 2000);
+    assert_int_equal(c.eof_grace_ms, 250);
     assert_int_equal(c.renotify_ms, 0);
     assert_int_equal(c.print_alerts, 1);
     assert_int_equal(c.max_series, 5000);
@@ -254,7 +257,7 @@ static void test_config_flags_override_file(void **state)
     assert_int_equal(ARGS(&c, "--config", "ignored.yaml", "--brokers", "b:1", "--group=g2",
                           "--input", "x1", "--input=x2", "--output", "o2", "--dlq=d2", "--rules",
                           "ra", "--rules", "rb", "--input-format", "json", "--output-format=json",
-                          "--threads", "3", "--lateness", "5s", "--idle-timeout=1m",
+                          "--threads", "3", "--lateness", "5s", "--idle-timeout=1m", "--eof-grace", "1s",
                           "--renotify-interval", "1h", "--no-print-alerts", "--stats-interval",
                           "0", "--avro-schema", "other.avsc", "--max-series=77",
                           "--exit-at-end"),
@@ -274,6 +277,7 @@ static void test_config_flags_override_file(void **state)
     assert_int_equal(c.threads, 3);
     assert_int_equal(c.lateness_ms, 5000);
     assert_int_equal(c.idle_timeout_ms, 60000);
+    assert_int_equal(c.eof_grace_ms, 1000);
     assert_int_equal(c.renotify_ms, 3600000);
     assert_int_equal(c.print_alerts, 0);
     assert_int_equal(c.stats_interval_ms, 0);
@@ -540,7 +544,7 @@ static void test_config_flags_help_lists_every_flag(void **state)
     static const char *const flags[] = {
         "--config FILE", "--brokers LIST", "--group ID", "--input TOPIC", "--output TOPIC",
         "--dlq TOPIC", "--rules PATH", "--input-format FMT", "--output-format FMT",
-        "--threads N", "--exit-at-end", "-X KEY=VALUE", "--lateness DUR", "--idle-timeout DUR",
+        "--threads N", "--exit-at-end", "-X KEY=VALUE", "--lateness DUR", "--idle-timeout DUR", "--eof-grace DUR",
         "--renotify-interval DUR", "--print-alerts", "--no-print-alerts", "--stats-interval DUR",
         "--avro-schema PATH", "--max-series N", NULL};
     for (int i = 0; flags[i]; i++)
@@ -558,7 +562,7 @@ static void test_config_flags_help_lists_every_flag(void **state)
         assert_true(line[28] == ' ' && line[29] != ' ');
         line = nl + 1;
     }
-    assert_int_equal(lines, 22);
+    assert_int_equal(lines, 23);
     assert_ptr_equal(tl_config_flags_help(), h);
 }
 
