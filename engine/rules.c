@@ -39,19 +39,16 @@ typedef struct ctx {
     int oom;
 } ctx;
 
-/* Append one error line. Text copied from rule files may hold newlines or control
- * characters; they are escaped so that every error stays on one line. */
-static void add_line(ctx *c, const char *msg);
-
 static void add_error(ctx *c, const char *msg)
 {
     c->errs->count++;
-    add_line(c, msg);
+    tl_rules_errors_append(c->errs, msg);
 }
 
-static void add_line(ctx *c, const char *msg)
+/* Text copied from rule files may hold newlines or control characters; they are escaped so
+ * that every error stays on one line. */
+void tl_rules_errors_append(tl_rules_errors *e, const char *msg)
 {
-    tl_rules_errors *e = c->errs;
     if (e->count + e->warnings > MAX_ERRORS || !e->buf || e->cap == 0)
         return;
     for (const char *m = msg; *m && e->len + 5 < e->cap; m++) {
@@ -84,7 +81,7 @@ static void warn_at(ctx *c, const tl_ynode *n, const char *fmt, ...)
         tl_ynode_pos(n, 0, &line, &col);
     snprintf(full, sizeof full, "%s:%u:%u: warning: %s", c->doc ? c->doc->path : "?", line, col, msg);
     c->errs->warnings++;
-    add_line(c, full);
+    tl_rules_errors_append(c->errs, full);
 }
 
 /* Error at a YAML node, `off` bytes into its scalar text. */

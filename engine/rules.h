@@ -35,6 +35,10 @@ typedef struct tl_rules_errors {
     int warnings; /* "file:line:col: warning: ..." lines: the load succeeds */
 } tl_rules_errors;
 
+/* Append one line (escaped onto one line; dropped past 50 messages). Counts nothing: the
+ * caller bumps count or warnings. Also used by ruletest.c for test-file errors. */
+void tl_rules_errors_append(tl_rules_errors *e, const char *msg);
+
 /* Compile rule files. `paths` are files or directories (every *.yaml / *.yml inside,
  * sorted by name, not recursive). Returns NULL when there is any error; errors holds them.
  * The program owns everything it points to. */

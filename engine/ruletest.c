@@ -23,7 +23,6 @@
 #include "timefmt.h"
 #include "yamldoc.h"
 
-#define MAX_ERRORS 50
 #define DEFAULT_START_MS 1767225600000LL /* 2026-01-01T00:00:00Z */
 
 /* ---- parsed event lines -------------------------------------------------------------- */
@@ -114,22 +113,7 @@ typedef struct pctx {
 static void add_error(tl_rules_errors *e, const char *msg)
 {
     e->count++;
-    if (e->count > MAX_ERRORS || !e->buf || e->cap == 0)
-        return;
-    for (const char *m = msg; *m && e->len + 5 < e->cap; m++) {
-        unsigned char ch = (unsigned char)*m;
-        if (ch == '\n') {
-            e->buf[e->len++] = '\\';
-            e->buf[e->len++] = 'n';
-        } else if (ch < 0x20 || ch == 0x7f) {
-            e->len += (size_t)snprintf(e->buf + e->len, e->cap - e->len, "\\x%02x", ch);
-        } else {
-            e->buf[e->len++] = (char)ch;
-        }
-    }
-    if (e->len + 1 < e->cap)
-        e->buf[e->len++] = '\n';
-    e->buf[e->len < e->cap ? e->len : e->cap - 1] = '\0';
+    tl_rules_errors_append(e, msg);
 }
 
 static int err_at(pctx *c, const tl_ynode *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
