@@ -7,8 +7,21 @@
  * release-aware rule, a sequence rule and a per-trace rule, which turn on per-trace state).
  * The difference between the last two is what the newer rule kinds cost per event.
  *
+ * Workers: the whole pack again with 1 and then 2 worker threads, set up as the engine sets
+ * them up. Events are split between workers by trace id (input partitions are keyed by trace
+ * id and each partition belongs to one worker); each series belongs to the worker its key
+ * hash names (tl_series_owner), so a worker folds what it owns and ships every other
+ * contribution through an SPSC ring (xfer.h) to the owner, which drains its rings between
+ * events and at every batch end, as engine.c does. Each worker evaluates its shard every
+ * 1024 events. The 2-worker rate over the 1-worker rate (same code, same run) is the scaling
+ * figure; per-core cost is wall time x workers / events.
+ *
  * Output: one JSON object per case on stdout, a summary on stderr. `--smoke` runs a tiny size.
+ * Threading: the main thread builds the corpora; the worker cases start their own threads.
  */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +33,15 @@
 #include "fleet.h"
 #include "json_encode.h"
 #include "route.h"
+#include "ring.h"
 #include "rules.h"
+#include "series.h"
 #include "shard.h"
 #include "traces.h"
+#include "xfer.h"
+
+#define MAX_W 2
+#define RING_BYTES (1u << 22)
 
 typedef struct corpus {
     char *buf;
@@ -124,6 +143,231 @@ static double run(const corpus *c, const tl_decoder *dec, tl_program *prog, uint
     return dt * 1e9 / (double)c->n;
 }
 
+/* ---- 1 and 2 workers ------------------------------------------------------------------------ */
+
+typedef struct wk wk;
+typedef struct wset {
+    const corpus *c;
+    const tl_decoder *dec;
+    tl_program *prog;
+    uint32_t nw;
+    wk *w[MAX_W];
+    tl_ring *ring[MAX_W][MAX_W]; /* [from][to] */
+    _Atomic int64_t pub_ts[MAX_W]; /* newest event time whose contributions are published */
+    _Atomic uint32_t ready, finished;
+    _Atomic int go;
+    int64_t max_ts; /* newest event time in the corpus: the final evaluation */
+} wset;
+
+struct wk {
+    wset *ws;
+    uint32_t id;
+    uint32_t *idx; /* the corpus events this worker reads (its "partitions") */
+    size_t n;
+    tl_router router;
+    tl_shard *shard;
+    tl_traces *traces;
+    tl_fold_key *keys; /* decoded ring records' keys (ngroups) */
+    uint64_t decoded;
+    pthread_t th;
+};
+
+static void wk_drain(wk *w)
+{
+    wset *ws = w->ws;
+    for (uint32_t s = 0; s < ws->nw; s++) {
+        tl_ring *r = ws->ring[s][w->id];
+        const void *rec;
+        size_t len;
+        while (r && (rec = tl_ring_peek(r, &len))) {
+            tl_fold f;
+            tl_xfer_fold_decode(rec, &f, w->keys, w->id, ws->prog->filter_words);
+            tl_shard_fold(w->shard, &f, w->id);
+            tl_ring_consume(r);
+        }
+    }
+}
+
+/* Route and fold: what this worker owns here, the rest into the owners' rings. Sets f->fbits
+ * even when no series is keyed (the trace matcher needs them). */
+static void wk_fold(wk *w, const tl_event *ev, tl_fold *fp)
+{
+    wset *ws = w->ws;
+    tl_fold f;
+    uint32_t nk = tl_router_route(&w->router, ev, &f);
+    *fp = f;
+    if (!nk)
+        return;
+    uint64_t owners = 0;
+    for (uint32_t k = 0; k < f.nkeys; k++)
+        owners |= 1ull << f.keys[k].owner;
+    owners &= ~(1ull << w->id);
+    while (owners) {
+        uint32_t o = (uint32_t)__builtin_ctzll(owners);
+        owners &= owners - 1;
+        size_t sz = tl_xfer_fold_size(&f, o, ws->prog->filter_words);
+        void *buf;
+        while (!(buf = tl_ring_reserve(ws->ring[w->id][o], sz))) { /* backpressure, as engine.c */
+            tl_ring_publish(ws->ring[w->id][o]);
+            wk_drain(w);
+            sched_yield();
+        }
+        tl_xfer_fold_encode(buf, &f, o, ws->prog->filter_words);
+    }
+    tl_shard_fold(w->shard, &f, w->id);
+}
+
+static void wk_synth(void *ctx, const tl_event *ev)
+{
+    tl_fold f;
+    wk_fold(ctx, ev, &f);
+}
+
+static void wk_publish(wk *w, int64_t ts)
+{
+    for (uint32_t o = 0; o < w->ws->nw; o++)
+        if (w->ws->ring[w->id][o])
+            tl_ring_publish(w->ws->ring[w->id][o]);
+    atomic_store_explicit(&w->ws->pub_ts[w->id], ts, memory_order_release);
+}
+
+/* The watermark, as the engine's: the oldest of the workers' published event times, so that
+ * every contribution up to it is in this worker's rings before it evaluates. */
+static int64_t wk_watermark(wset *ws)
+{
+    int64_t wm = INT64_MAX;
+    for (uint32_t k = 0; k < ws->nw; k++) {
+        int64_t t = atomic_load_explicit(&ws->pub_ts[k], memory_order_acquire);
+        wm = t < wm ? t : wm;
+    }
+    return wm;
+}
+
+static void *wk_main(void *arg)
+{
+    wk *w = arg;
+    wset *ws = w->ws;
+    static _Thread_local char scratch_buf[1 << 20];
+    tl_json_scratch scr = {scratch_buf, sizeof scratch_buf, 0};
+    tl_event ev;
+    int64_t wm = INT64_MIN;
+    atomic_fetch_add(&ws->ready, 1);
+    while (!atomic_load(&ws->go))
+        ;
+    for (size_t j = 0; j < w->n; j++) {
+        uint32_t i = w->idx[j];
+        tl_decode_err err;
+        if (tl_decoder_decode(ws->dec, ws->c->buf + ws->c->off[i], ws->c->len[i], &ev, &scr, &err) < 0)
+            continue;
+        w->decoded++;
+        /* event-time alignment, as the engine holds a partition that runs ahead: fold nothing
+         * further ahead of the watermark than the rings' lead (unless this worker is behind) */
+        int64_t lead = tl_program_lead_ms(ws->prog);
+        for (int64_t g = wk_watermark(ws); ev.ts_ms > g + lead && wm > g; g = wk_watermark(ws)) {
+            wk_publish(w, wm);
+            wk_drain(w);
+            sched_yield();
+        }
+        tl_fold f;
+        wk_fold(w, &ev, &f);
+        if (w->traces)
+            tl_traces_observe(w->traces, &ev, f.fbits, wk_synth, w);
+        if (ev.ts_ms > wm)
+            wm = ev.ts_ms;
+        if ((j & 63) == 63)
+            wk_publish(w, wm);
+        if ((j & 1023) == 1023) { /* batch end: apply what others sent, then evaluate */
+            if (w->traces)
+                tl_traces_expire(w->traces, wm, wk_synth, w);
+            wk_publish(w, wm);
+            int64_t gwm = wk_watermark(ws);
+            wk_drain(w);
+            if (gwm != INT64_MIN)
+                tl_shard_evaluate(w->shard, gwm);
+        }
+    }
+    wk_publish(w, INT64_MAX);
+    atomic_fetch_add(&ws->finished, 1);
+    while (atomic_load(&ws->finished) < ws->nw) /* the others may still send to us */
+        wk_drain(w);
+    wk_drain(w);
+    tl_shard_evaluate(w->shard, ws->max_ts);
+    return NULL;
+}
+
+/* The whole pack with nw workers over all of c. Returns wall ns per event; *alerts summed. */
+static double run_workers(const corpus *c, const tl_decoder *dec, tl_program *prog, uint32_t nw, uint64_t *alerts,
+                          uint64_t *decoded)
+{
+    wset ws = {.c = c, .dec = dec, .prog = prog, .nw = nw, .max_ts = INT64_MIN};
+    for (uint32_t k = 0; k < nw; k++)
+        atomic_init(&ws.pub_ts[k], INT64_MIN);
+    wk w[MAX_W];
+    memset(w, 0, sizeof w);
+    for (uint32_t k = 0; k < nw; k++) {
+        w[k].ws = &ws;
+        w[k].id = k;
+        w[k].idx = malloc(c->n * sizeof *w[k].idx);
+        w[k].keys = malloc((prog->ngroups + 1) * sizeof *w[k].keys);
+        w[k].shard = tl_shard_new(prog, &(tl_shard_opts){.nowners = nw});
+        w[k].traces = prog->traces ? tl_traces_new(prog, 100000) : NULL;
+        if (!w[k].idx || !w[k].keys || !w[k].shard || tl_router_init(&w[k].router, prog, nw) < 0) {
+            fprintf(stderr, "bench_hotpath: out of memory\n");
+            exit(1);
+        }
+        ws.w[k] = &w[k];
+        for (uint32_t o = 0; o < nw; o++)
+            if (o != k && !(ws.ring[k][o] = tl_ring_new(RING_BYTES))) {
+                fprintf(stderr, "bench_hotpath: out of memory\n");
+                exit(1);
+            }
+    }
+    /* split by trace id, as partitions keyed by trace id assigned to workers would */
+    static _Thread_local char sbuf[1 << 20];
+    tl_json_scratch scr = {sbuf, sizeof sbuf, 0};
+    for (size_t i = 0; i < c->n; i++) {
+        tl_event ev;
+        tl_decode_err err;
+        uint32_t k = 0;
+        int ok = tl_decoder_decode(dec, c->buf + c->off[i], c->len[i], &ev, &scr, &err) == 0;
+        if (ok && ev.ts_ms > ws.max_ts)
+            ws.max_ts = ev.ts_ms;
+        if (ok && nw > 1) {
+            const tl_str *tid = &ev.str[TL_S_TRACE_ID];
+            k = (uint32_t)(tl_series_hash(tid->p, tid->n) % nw);
+        }
+        w[k].idx[w[k].n++] = (uint32_t)i;
+    }
+    for (uint32_t k = 0; k < nw; k++)
+        if (pthread_create(&w[k].th, NULL, wk_main, &w[k]) != 0) {
+            fprintf(stderr, "bench_hotpath: cannot start a worker\n");
+            exit(1);
+        }
+    while (atomic_load(&ws.ready) < nw)
+        ;
+    double t0 = now_s();
+    atomic_store(&ws.go, 1);
+    for (uint32_t k = 0; k < nw; k++)
+        pthread_join(w[k].th, NULL);
+    double dt = now_s() - t0;
+    *alerts = 0;
+    *decoded = 0;
+    for (uint32_t k = 0; k < nw; k++) {
+        tl_shard_stats st;
+        tl_shard_stats_get(w[k].shard, &st);
+        *alerts += st.alerts;
+        *decoded += w[k].decoded;
+        tl_traces_destroy(w[k].traces);
+        tl_router_fini(&w[k].router);
+        tl_shard_destroy(w[k].shard);
+        free(w[k].idx);
+        free(w[k].keys);
+        for (uint32_t o = 0; o < nw; o++)
+            tl_ring_destroy(ws.ring[k][o]);
+    }
+    return dt * 1e9 / (double)c->n;
+}
+
 static tl_program *load(const char *text, size_t len)
 {
     tl_rules_opts ro = {.lateness_ms = 30000, .renotify_ms = 4 * 3600000LL, .check_runbooks = 0};
@@ -192,6 +436,32 @@ int main(int argc, char **argv)
                 "hotpath %s: decode %.0f ns/event; + 9 rules %.0f ns; + all 13 rules (baseline, release, sequence, "
                 "per-trace) %.0f ns = %.2fM events/s on one core; the newer rule kinds add %.0f ns/event\n",
                 fmt, best0, best9, bestall, 1e3 / bestall, bestall - best9);
+        /* the whole pack with 1 and 2 worker threads */
+        double bw[MAX_W + 1] = {0, 1e18, 1e18};
+        uint64_t aw[MAX_W + 1] = {0}, dw[MAX_W + 1] = {0};
+        for (int rep = 0; rep < (smoke ? 1 : 3); rep++)
+            for (uint32_t nw = 1; nw <= MAX_W; nw++) {
+                double x = run_workers(&c, dec, pall, nw, &aw[nw], &dw[nw]);
+                bw[nw] = x < bw[nw] ? x : bw[nw];
+            }
+        for (uint32_t nw = 1; nw <= MAX_W; nw++) {
+            if (dw[nw] != n) {
+                fprintf(stderr, "bench_hotpath: %s, %u workers: decoded %llu of %zu\n", fmt, nw,
+                        (unsigned long long)dw[nw], n);
+                bad = 1;
+            }
+            printf("{\"bench\":\"hotpath_workers\",\"format\":\"%s\",\"events\":%zu,\"threads\":%u,"
+                   "\"wall_ns_per_event\":%.1f,\"cpu_ns_per_event\":%.1f,\"events_per_sec\":%.0f,"
+                   "\"speedup_vs_1_worker\":%.3f,\"alerts\":%llu}\n",
+                   fmt, n, nw, bw[nw], bw[nw] * nw, 1e9 / bw[nw], bw[1] / bw[nw], (unsigned long long)aw[nw]);
+        }
+        if (aw[2] != aw[1]) { /* same transitions whatever the split: a bench or engine fault */
+            fprintf(stderr, "bench_hotpath: %s: %llu alerts with 1 worker, %llu with 2\n", fmt, (unsigned long long)aw[1],
+                    (unsigned long long)aw[2]);
+            bad = 1;
+        }
+        fprintf(stderr, "hotpath %s workers: 1 worker %.2fM events/s, 2 workers %.2fM events/s = %.2fx (%.0f ns per event "
+                "per core)\n", fmt, 1e3 / bw[1], 1e3 / bw[2], bw[1] / bw[2], bw[2] * 2);
         free(c.buf);
         free(c.off);
         free(c.len);
