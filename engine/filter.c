@@ -4,6 +4,57 @@
 #include "alloc.h"
 #include "filter.h"
 
+/* The kind a filter requires: a `kind == "x"` conjunct at the top of its AND chain (then the
+ * filter is false for every other kind). NULL if it requires none. */
+static const tl_str *required_kind(const tl_program *p, const tl_fnode *n)
+{
+    if (n->op == TL_F_AND) {
+        const tl_str *k = required_kind(p, n->a);
+        return k ? k : required_kind(p, n->b);
+    }
+    if (n->op != TL_F_ATOM)
+        return NULL;
+    const tl_atom *a = &p->atoms[n->atom];
+    if (a->op == TL_A_STR_EQ && !a->ref.is_attr && a->ref.field == TL_S_KIND)
+        return &a->s;
+    return NULL;
+}
+
+/* Build the per-kind lists of filters to walk. A kind beyond TL_FILTER_KINDS is treated as
+ * no requirement (its filters are walked for every event), which is only slower. */
+static int build_kind_lists(tl_filter_ctx *fc, const tl_program *p)
+{
+    const tl_str **req = tl_calloc(p->nfilters ? p->nfilters : 1, sizeof *req);
+    fc->lists = tl_calloc((size_t)(TL_FILTER_KINDS + 1) * (p->nfilters ? p->nfilters : 1), sizeof *fc->lists);
+    if (!req || !fc->lists) {
+        tl_free(req);
+        return -1;
+    }
+    for (uint32_t f = 0; f < p->nfilters; f++) {
+        const tl_str *k = required_kind(p, p->filters[f].root);
+        uint32_t i = 0;
+        while (k && i < fc->nkinds && !tl_str_eq(fc->kinds[i], *k))
+            i++;
+        if (k && i == fc->nkinds) {
+            if (fc->nkinds == TL_FILTER_KINDS)
+                k = NULL;
+            else
+                fc->kinds[fc->nkinds++] = *k;
+        }
+        req[f] = k;
+    }
+    uint32_t n = 0;
+    for (uint32_t k = 0; k <= fc->nkinds; k++) { /* list nkinds: an event of any other kind */
+        fc->list_at[k] = n;
+        for (uint32_t f = 0; f < p->nfilters; f++)
+            if (!req[f] || (k < fc->nkinds && tl_str_eq(*req[f], fc->kinds[k])))
+                fc->lists[n++] = f;
+    }
+    fc->list_at[fc->nkinds + 1] = n;
+    tl_free(req);
+    return 0;
+}
+
 int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog)
 {
     memset(fc, 0, sizeof *fc);
@@ -13,7 +64,8 @@ int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog)
     fc->atom_done = tl_calloc(aw, sizeof(uint64_t));
     fc->atom_val = tl_calloc(aw, sizeof(uint64_t));
     fc->bits = tl_calloc(fw, sizeof(uint64_t));
-    if (!fc->atom_done || !fc->atom_val || !fc->bits || tl_regex_scratch_init(&fc->rx) < 0) {
+    if (!fc->atom_done || !fc->atom_val || !fc->bits || tl_regex_scratch_init(&fc->rx) < 0 ||
+        build_kind_lists(fc, prog) < 0) {
         tl_filter_ctx_fini(fc);
         return -1;
     }
@@ -25,6 +77,7 @@ void tl_filter_ctx_fini(tl_filter_ctx *fc)
     tl_free(fc->atom_done);
     tl_free(fc->atom_val);
     tl_free(fc->bits);
+    tl_free(fc->lists);
     tl_regex_scratch_fini(&fc->rx);
     memset(fc, 0, sizeof *fc);
 }
@@ -166,7 +219,15 @@ void tl_filter_eval(tl_filter_ctx *fc, const tl_event *ev)
     memset(fc->atom_done, 0, fc->atom_words * sizeof(uint64_t));
     memset(fc->atom_val, 0, fc->atom_words * sizeof(uint64_t));
     memset(fc->bits, 0, p->filter_words * sizeof(uint64_t));
-    for (uint32_t f = 0; f < p->nfilters; f++)
+    /* the event's kind as the atoms read it (absent reads as ""); list nkinds if no filter
+     * requires it */
+    tl_str kind = (ev->str_present & (1u << TL_S_KIND)) ? ev->str[TL_S_KIND] : (tl_str){"", 0};
+    uint32_t k = 0;
+    while (k < fc->nkinds && !tl_str_eq(fc->kinds[k], kind))
+        k++;
+    for (uint32_t i = fc->list_at[k]; i < fc->list_at[k + 1]; i++) {
+        uint32_t f = fc->lists[i];
         if (node_eval(fc, p->filters[f].root, ev))
             fc->bits[f >> 6] |= 1ull << (f & 63);
+    }
 }

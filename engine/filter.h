@@ -17,6 +17,10 @@
 #include "program.h"
 #include "regex.h"
 
+/* Dispatch on the event's kind: almost every filter starts with `kind == "..."`, and an
+ * event has one kind, so only the filters that can be true for that kind are walked. */
+#define TL_FILTER_KINDS 16
+
 typedef struct tl_filter_ctx {
     const tl_program *prog;
     uint64_t *atom_done;  /* natoms bits */
@@ -24,6 +28,10 @@ typedef struct tl_filter_ctx {
     uint64_t *bits;       /* nfilters bits: the result */
     uint32_t atom_words;
     tl_regex_scratch rx;  /* for `matches` */
+    uint32_t nkinds;      /* kind values some filter requires (at most TL_FILTER_KINDS) */
+    tl_str kinds[TL_FILTER_KINDS];
+    uint32_t *lists;      /* per kind, then for any other kind: filter ids to walk */
+    uint32_t list_at[TL_FILTER_KINDS + 2]; /* list k is lists[list_at[k] .. list_at[k+1]) */
 } tl_filter_ctx;
 
 int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog); /* -1 on OOM */

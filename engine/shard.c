@@ -21,6 +21,15 @@
 /* At most this many slot boundaries are evaluated in one catch-up. */
 #define MAX_CATCH_UP 100000
 
+/* Most events fall in the same slot as the previous one, and a slot's epoch and ring index
+ * are the same for every series of a plan: remembered per plan, they spare two divisions per
+ * plan and series on the per-event path. */
+typedef struct slotpos {
+    int64_t lo, hi; /* timestamps [lo, hi) are in epoch e */
+    int64_t e;
+    uint32_t slot;
+} slotpos;
+
 struct tl_shard {
     const tl_program *prog;
     tl_shard_opts opts;
@@ -34,6 +43,7 @@ struct tl_shard {
     int64_t min_ts;         /* oldest event time folded: closing evaluations start there */
     uint32_t *active;       /* per rule: pending + firing instances in this shard */
     int64_t *low_epoch;     /* per plan: oldest epoch accepted */
+    slotpos *pos;           /* per plan: the epoch and slot of the last folded timestamp */
     tl_shard_stats st;
 };
 
@@ -48,11 +58,12 @@ tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
     s->min_ts = INT64_MAX;
     s->tables = tl_calloc(prog->ngroups ? prog->ngroups : 1, sizeof *s->tables);
     s->low_epoch = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->low_epoch);
+    s->pos = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->pos); /* lo == hi: empty */
     s->closed = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->closed);
     s->active = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->active);
     s->pool = tl_sketch_pool_new(opts->sketch_max_bytes);
     s->hll = tl_hll_pool_new(opts->sketch_max_bytes);
-    if (!s->tables || !s->low_epoch || !s->closed || !s->active || !s->pool || !s->hll ||
+    if (!s->tables || !s->low_epoch || !s->pos || !s->closed || !s->active || !s->pool || !s->hll ||
         tl_sketch_acc_init(&s->acc) < 0 || tl_hll_acc_init(&s->hacc) < 0)
         goto fail;
     for (uint32_t g = 0; g < prog->ngroups; g++)
@@ -77,6 +88,7 @@ void tl_shard_destroy(tl_shard *s)
             tl_series_table_fini(&s->tables[g], s->pool);
     tl_free(s->tables);
     tl_free(s->low_epoch);
+    tl_free(s->pos);
     tl_free(s->closed);
     tl_free(s->active);
     tl_sketch_acc_fini(&s->acc);
@@ -137,7 +149,14 @@ void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
                 c.has_value = 1;
                 c.value = f->num[pl->field];
             }
-            int rc = tl_window_add(pl, tl_series_at(se, pl->offset), s->pool, &c, s->low_epoch[pid]);
+            slotpos *sp = &s->pos[pid];
+            if (f->ts < sp->lo || f->ts >= sp->hi) {
+                sp->e = tl_epoch(f->ts, pl->width_ms);
+                sp->slot = tl_window_slot(pl, sp->e);
+                sp->lo = sp->e * pl->width_ms;
+                sp->hi = sp->lo + pl->width_ms;
+            }
+            int rc = tl_window_add_at(pl, tl_series_at(se, pl->offset), s->pool, &c, sp->e, sp->slot, s->low_epoch[pid]);
             if (rc == 1) {
                 s->st.late++;
                 continue;

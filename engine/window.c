@@ -9,10 +9,10 @@ static inline tl_mslot *mslots(tl_planstate *st) { return (tl_mslot *)(st + 1); 
 static inline const tl_cslot *ccslots(const tl_planstate *st) { return (const tl_cslot *)(st + 1); }
 static inline const tl_mslot *cmslots(const tl_planstate *st) { return (const tl_mslot *)(st + 1); }
 
-static inline uint32_t slot_of(const tl_plan *plan, int64_t e)
-{
-    return (uint32_t)(((e % plan->nslots) + plan->nslots) % plan->nslots);
-}
+static inline uint32_t slot_of(const tl_plan *plan, int64_t e) { return tl_window_slot(plan, e); }
+
+/* The slot after slot i, around the ring: reads walk consecutive epochs without dividing. */
+static inline uint32_t slot_next(const tl_plan *plan, uint32_t i) { return i + 1 == plan->nslots ? 0 : i + 1; }
 
 uint32_t tl_window_state_size(tl_plan_kind kind, uint32_t nslots)
 {
@@ -58,7 +58,7 @@ static void exemplar_put(tl_exemplar *e, const tl_contrib *c)
 /* Counters: the latest matching events. Field aggregates: the largest values of the current
  * window; an exemplar older than the longest window (relative to this event) is replaced
  * first, and among equal values the newer one wins. */
-static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contrib *c)
+static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contrib *c, int64_t e)
 {
     if (c->trace_id.n == 0)
         return;
@@ -71,17 +71,19 @@ static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contr
     }
     if (!c->has_value)
         return;
-    int64_t oldest_epoch = tl_epoch(c->ts, plan->width_ms) - (int64_t)(plan->window_slots ? plan->window_slots : plan->nslots) + 1;
+    /* an exemplar is stale when its epoch is older than the window's first, i.e. (floor
+     * division) when its timestamp is before that epoch's start: no division per exemplar */
+    int64_t oldest_ts = (e - (int64_t)(plan->window_slots ? plan->window_slots : plan->nslots) + 1) * plan->width_ms;
     int victim = -1;
     for (int i = 0; i < TL_EXEMPLARS; i++) {
-        if (st->ex[i].ts == INT64_MIN || tl_epoch(st->ex[i].ts, plan->width_ms) < oldest_epoch) {
+        if (st->ex[i].ts < oldest_ts) { /* INT64_MIN (empty) included */
             victim = i;
             break;
         }
         if (victim < 0 || st->ex[i].v < st->ex[victim].v)
             victim = i;
     }
-    int stale = st->ex[victim].ts == INT64_MIN || tl_epoch(st->ex[victim].ts, plan->width_ms) < oldest_epoch;
+    int stale = st->ex[victim].ts < oldest_ts;
     if (stale || c->value >= st->ex[victim].v)
         exemplar_put(&st->ex[victim], c);
 }
@@ -90,9 +92,14 @@ int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, c
                   int64_t low_epoch)
 {
     int64_t e = tl_epoch(c->ts, plan->width_ms);
+    return tl_window_add_at(plan, st, pool, c, e, slot_of(plan, e), low_epoch);
+}
+
+int tl_window_add_at(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_contrib *c, int64_t e,
+                     uint32_t i, int64_t low_epoch)
+{
     if (e < low_epoch)
         return 1;
-    uint32_t i = slot_of(plan, e);
     int rc = 0;
     if (plan->kind == TL_PLAN_COUNTER) {
         tl_cslot *s = &cslots(st)[i];
@@ -129,7 +136,7 @@ int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, c
                 rc = 2;
         }
     }
-    exemplar_offer(plan, st, c);
+    exemplar_offer(plan, st, c, e);
     return rc;
 }
 
@@ -144,8 +151,9 @@ void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epo
         k = plan->nslots;
     if (plan->kind == TL_PLAN_COUNTER) {
         const tl_cslot *s = ccslots(st);
-        for (int64_t e = now_epoch - (int64_t)k + 1; e <= now_epoch; e++) {
-            const tl_cslot *x = &s[slot_of(plan, e)];
+        int64_t e = now_epoch - (int64_t)k + 1;
+        for (uint32_t i = slot_of(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+            const tl_cslot *x = &s[i];
             if (x->epoch == e) {
                 out->n += x->n;
                 out->hits += x->hits;
@@ -154,8 +162,9 @@ void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epo
         return;
     }
     const tl_mslot *s = cmslots(st);
-    for (int64_t e = now_epoch - (int64_t)k + 1; e <= now_epoch; e++) {
-        const tl_mslot *x = &s[slot_of(plan, e)];
+    int64_t e = now_epoch - (int64_t)k + 1;
+    for (uint32_t i = slot_of(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+        const tl_mslot *x = &s[i];
         if (x->epoch != e)
             continue;
         out->n += x->n;
@@ -178,8 +187,9 @@ void tl_window_read_sketch(const tl_plan *plan, const tl_planstate *st, int64_t 
     if (k > plan->nslots)
         k = plan->nslots;
     const tl_mslot *s = cmslots(st);
-    for (int64_t e = now_epoch - (int64_t)k + 1; e <= now_epoch; e++) {
-        const tl_mslot *x = &s[slot_of(plan, e)];
+    int64_t e = now_epoch - (int64_t)k + 1;
+    for (uint32_t i = slot_of(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+        const tl_mslot *x = &s[i];
         if (x->epoch == e && x->sk)
             tl_sketch_acc_merge(acc, pool, x->sk);
     }
@@ -275,8 +285,9 @@ void tl_window_read_distinct(const tl_plan *plan, const tl_planstate *st, int64_
     if (k > plan->nslots)
         k = plan->nslots;
     const tl_mslot *s = cmslots(st);
-    for (int64_t e = now_epoch - (int64_t)k + 1; e <= now_epoch; e++) {
-        const tl_mslot *x = &s[slot_of(plan, e)];
+    int64_t e = now_epoch - (int64_t)k + 1;
+    for (uint32_t i = slot_of(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+        const tl_mslot *x = &s[i];
         if (x->epoch == e && x->hll)
             tl_hll_acc_merge(acc, pool, x->hll);
     }

@@ -80,6 +80,10 @@ typedef struct tl_contrib {
  * lateness), 2 if the sketch pool was full (counts folded, the value not sketched). */
 int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool,
                   const tl_contrib *c, int64_t low_epoch);
+/* The same with the event's epoch and its slot (tl_window_slot) already known: the shard
+ * computes them once per plan and slot width, not once per series (they are divisions). */
+int tl_window_add_at(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_contrib *c,
+                     int64_t epoch, uint32_t slot, int64_t low_epoch);
 
 /* Aggregate over the k slots ending at epoch `now_epoch`. */
 typedef struct tl_winagg {
@@ -114,6 +118,12 @@ uint32_t tl_window_exemplars(const tl_plan *plan, const tl_planstate *st, int64_
 static inline int64_t tl_epoch(int64_t ts, int64_t width)
 {
     return ts >= 0 ? ts / width : -((-ts + width - 1) / width);
+}
+
+/* Where epoch e lives in a plan's ring. */
+static inline uint32_t tl_window_slot(const tl_plan *plan, int64_t e)
+{
+    return (uint32_t)(((e % plan->nslots) + plan->nslots) % plan->nslots);
 }
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "alert.h"
 #include "alloc.h"
+#include "filter.h"
 #include "route.h"
 #include "rules.h"
 #include "series.h"
@@ -602,6 +603,63 @@ static void test_route_no_allocation(void **state)
     tl_program_destroy(fx.p);
 }
 
+/* The filter module walks only the filters that can be true for the event's kind (a
+ * `kind == "x"` conjunct of the AND chain). Filters where kind appears otherwise (under or,
+ * under not, compared with "" which an absent kind reads as) must still be evaluated. */
+static void test_route_kind_dispatch(void **state)
+{
+    (void)state;
+    static const char *const filters[] = {
+        "kind == \"a\"",
+        "tool == \"x\" and kind == \"b\"",
+        "kind == \"a\" or tool == \"x\"",
+        "not (kind == \"a\")",
+        "kind == \"\"",
+        "tool == \"x\"",
+        "kind == \"b\" and kind == \"a\"",
+    };
+    enum { NF = sizeof filters / sizeof filters[0] };
+    char yaml[8192];
+    size_t n = (size_t)snprintf(yaml, sizeof yaml, "rules:\n");
+    for (int i = 0; i < NF; i++)
+        n += (size_t)snprintf(yaml + n, sizeof yaml - n,
+                              "  - name: F%d\n    filter: '%s'\n    group_by: [service]\n    value: count()\n"
+                              "    window: 1m\n    threshold: \"> %d\"\n    severity: info\n    owner: t\n"
+                              "    runbook: r.md\n    summary: s\n",
+                              i, filters[i], 1000 + i);
+    tl_rules_opts opts = {.lateness_ms = 10000, .renotify_ms = 3600000, .check_runbooks = 0};
+    char buf[4096] = "";
+    tl_rules_errors errs = {.buf = buf, .cap = sizeof buf};
+    tl_program *p = tl_rules_load_string("kinds.yaml", yaml, n, &opts, &errs);
+    if (!p)
+        fail_msg("rules did not compile: %s", buf);
+    tl_filter_ctx fc;
+    assert_int_equal(tl_filter_ctx_init(&fc, p), 0);
+    static const char *const dkinds[] = {NULL, "a", "b", "c", ""};
+    static const char *const dtools[] = {NULL, "x", "y"};
+    for (size_t k = 0; k < 5; k++)
+        for (size_t t = 0; t < 3; t++) {
+            tl_event ev;
+            tl_event_reset(&ev);
+            if (dkinds[k])
+                ev_str(&ev, TL_S_KIND, dkinds[k]);
+            if (dtools[t])
+                ev_str(&ev, TL_S_TOOL, dtools[t]);
+            const char *kv = dkinds[k] ? dkinds[k] : "";
+            int ka = strcmp(kv, "a") == 0, kb = strcmp(kv, "b") == 0, tx = dtools[t] && strcmp(dtools[t], "x") == 0;
+            int want[NF] = {ka, tx && kb, ka || tx, !ka, kv[0] == '\0', tx, 0};
+            tl_filter_eval(&fc, &ev);
+            for (int i = 0; i < NF; i++) {
+                uint32_t f = p->rules[i].filter;
+                if (tl_filter_bit(fc.bits, f) != want[i])
+                    fail_msg("filter '%s', kind %s, tool %s: got %d", filters[i], dkinds[k] ? dkinds[k] : "(absent)",
+                             dtools[t] ? dtools[t] : "(absent)", tl_filter_bit(fc.bits, f));
+            }
+        }
+    tl_filter_ctx_fini(&fc);
+    tl_program_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -610,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_route_label_truncation),
         cmocka_unit_test(test_route_owner_stable),
         cmocka_unit_test(test_route_no_allocation),
+        cmocka_unit_test(test_route_kind_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
