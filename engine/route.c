@@ -19,6 +19,9 @@ int tl_router_init(tl_router *r, const tl_program *prog, uint32_t nowners)
         tl_router_fini(r);
         return -1;
     }
+    for (uint32_t i = 0; i < prog->nplans; i++)
+        if (prog->plans[i].kind == TL_PLAN_MOMENTS || prog->plans[i].kind == TL_PLAN_SKETCH)
+            r->num_used |= 1u << prog->plans[i].field;
     return 0;
 }
 
@@ -38,9 +41,11 @@ uint32_t tl_router_route(tl_router *r, const tl_event *ev, tl_fold *out)
     out->fbits = r->fc.bits;
     out->trace_id = (ev->str_present & (1u << TL_S_TRACE_ID)) ? ev->str[TL_S_TRACE_ID] : (tl_str){"", 0};
     out->num_mask = 0;
-    for (int f = 0; f < TL_NUM_FIELDS; f++)
+    for (uint32_t m = r->num_used; m; m &= m - 1) {
+        int f = __builtin_ctz(m);
         if (tl_event_num(ev, f, &out->num[f]))
             out->num_mask |= 1u << f;
+    }
     out->dmask = 0;
     for (uint32_t d = 0; d < p->ndfields; d++) {
         tl_str v = tl_fieldref_get(&p->dfields[d], ev);
@@ -69,10 +74,10 @@ uint32_t tl_router_route(tl_router *r, const tl_event *ev, tl_fold *out)
             /* do not cut a UTF-8 sequence in half */
             while (n < v.n && n > 0 && ((unsigned char)v.p[n] & 0xC0) == 0x80)
                 n--;
-            for (uint32_t b = 0; b < n; b++) {
-                char c = v.p[b];
-                k[len++] = c == '\x1f' ? '_' : c;
-            }
+            memcpy(k + len, v.p, n);
+            for (char *sep = memchr(k + len, '\x1f', n); sep; sep = memchr(sep + 1, '\x1f', (size_t)(k + len + n - sep - 1)))
+                *sep = '_';
+            len += n;
         }
         tl_fold_key *fk = &r->keys[out->nkeys++];
         fk->group = g;

@@ -4,6 +4,7 @@
  * plan whose filter matched, build the series key from the group's label values, hash it,
  * and pick the owner (tl_series_owner). The result is one tl_fold listing every (group, key,
  * owner); the worker applies the keys it owns itself and ships the others to their owners.
+ * Numeric values are copied only for the fields some plan aggregates (num_used).
  *
  * Keys: label values joined by 0x1f; each value is truncated to TL_ALERT_LABEL_MAX bytes (at
  * a UTF-8 boundary) and a 0x1f inside a value is replaced by '_' so it cannot fake a label
@@ -26,6 +27,7 @@ typedef struct tl_router {
     tl_fold_key *keys; /* ngroups */
     char *keybuf;
     size_t keycap;
+    uint32_t num_used; /* numeric fields some plan aggregates: the only ones read per event */
 } tl_router;
 
 int tl_router_init(tl_router *r, const tl_program *prog, uint32_t nowners);
