@@ -35,8 +35,8 @@ void tl_series_table_fini(tl_series_table *t, tl_sketch_pool *pool)
     if (!t->slots)
         return;
     for (size_t i = 0; i < t->cap; i++)
-        if (t->slots[i])
-            free_series(t, t->slots[i], pool);
+        if (t->slots[i].s)
+            free_series(t, t->slots[i].s, pool);
     if (t->overflow)
         free_series(t, t->overflow, pool);
     tl_free(t->slots);
@@ -67,17 +67,16 @@ static tl_series *new_series(tl_series_table *t, uint64_t hash, const char *key,
 static int grow_table(tl_series_table *t)
 {
     size_t ncap = t->cap * 2;
-    tl_series **ns = tl_calloc(ncap, sizeof *ns);
+    tl_series_ent *ns = tl_calloc(ncap, sizeof *ns);
     if (!ns)
         return -1;
     for (size_t i = 0; i < t->cap; i++) {
-        tl_series *s = t->slots[i];
-        if (!s)
+        if (!t->slots[i].s)
             continue;
-        size_t j = s->hash & (ncap - 1);
-        while (ns[j])
+        size_t j = t->slots[i].hash & (ncap - 1);
+        while (ns[j].s)
             j = (j + 1) & (ncap - 1);
-        ns[j] = s;
+        ns[j] = t->slots[i];
     }
     tl_free(t->slots);
     t->slots = ns;
@@ -89,8 +88,8 @@ tl_series *tl_series_get(tl_series_table *t, uint64_t hash, const char *key, uin
 {
     *created = 0;
     size_t mask = t->cap - 1, i = hash & mask;
-    for (tl_series *s; (s = t->slots[i]); i = (i + 1) & mask) {
-        if (s->hash == hash && s->key_len == len && memcmp(tl_series_key(t, s), key, len) == 0)
+    for (tl_series *s; (s = t->slots[i].s); i = (i + 1) & mask) {
+        if (t->slots[i].hash == hash && s->key_len == len && memcmp(tl_series_key(t, s), key, len) == 0)
             return s;
     }
     if (t->count >= t->max_series) {
@@ -107,13 +106,14 @@ tl_series *tl_series_get(tl_series_table *t, uint64_t hash, const char *key, uin
             return NULL;
         mask = t->cap - 1;
         i = hash & mask;
-        while (t->slots[i])
+        while (t->slots[i].s)
             i = (i + 1) & mask;
     }
     tl_series *s = new_series(t, hash, key, len);
     if (!s)
         return NULL;
-    t->slots[i] = s;
+    t->slots[i].hash = hash;
+    t->slots[i].s = s;
     t->count++;
     *created = 1;
     return s;
@@ -127,8 +127,8 @@ void tl_series_remove(tl_series_table *t, tl_series *s, tl_sketch_pool *pool)
         return;
     }
     size_t mask = t->cap - 1, i = s->hash & mask;
-    while (t->slots[i] != s) {
-        if (!t->slots[i])
+    while (t->slots[i].s != s) {
+        if (!t->slots[i].s)
             return; /* not in the table */
         i = (i + 1) & mask;
     }
@@ -136,17 +136,17 @@ void tl_series_remove(tl_series_table *t, tl_series *s, tl_sketch_pool *pool)
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
-        tl_series *x = t->slots[j];
-        if (!x)
+        if (!t->slots[j].s)
             break;
-        size_t home = x->hash & mask;
-        /* move x into the hole at i if its home is not in (i, j] (cyclically) */
+        size_t home = t->slots[j].hash & mask;
+        /* move j's entry into the hole at i if its home is not in (i, j] (cyclically) */
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            t->slots[i] = x;
+            t->slots[i] = t->slots[j];
             i = j;
         }
     }
-    t->slots[i] = NULL;
+    t->slots[i].s = NULL;
+    t->slots[i].hash = 0;
     t->count--;
     free_series(t, s, pool);
 }

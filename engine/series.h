@@ -37,10 +37,18 @@ typedef struct tl_series {
 
 #define TL_OVERFLOW_KEY "__overflow__"
 
+/* A table slot keeps the key hash next to the pointer, so a probe that meets another key
+ * compares hashes in the table instead of reading that series' record (a cache miss each
+ * when the table holds many series). */
+typedef struct tl_series_ent {
+    uint64_t hash;
+    tl_series *s; /* NULL: empty */
+} tl_series_ent;
+
 typedef struct tl_series_table {
     const tl_program *prog;
     uint32_t group;
-    tl_series **slots;
+    tl_series_ent *slots;
     size_t cap;       /* power of two */
     size_t count;
     uint64_t max_series;

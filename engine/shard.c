@@ -254,7 +254,7 @@ static tl_series *previous_release(eval_ctx *e)
     const char *mk = tl_series_key(t, e->se);
     tl_series *best = NULL;
     for (size_t i = 0; i < t->cap; i++) {
-        tl_series *x = t->slots[i];
+        tl_series *x = t->slots[i].s;
         if (!x || x == e->se || x->first_ts >= e->se->first_ts || (best && x->first_ts <= best->first_ts))
             continue;
         const char *xk = tl_series_key(t, x);
@@ -664,8 +664,8 @@ static uint32_t close_slots(tl_shard *s, const tl_rule *r, uint32_t ri, int64_t 
     tl_series_table *t = &s->tables[r->group];
     for (int64_t ep = from; ep <= last; ep++) {
         for (size_t i = 0; i < t->cap; i++)
-            if (t->slots[i])
-                n += eval_rule(s, r, t->slots[i], ep, 0);
+            if (t->slots[i].s)
+                n += eval_rule(s, r, t->slots[i].s, ep, 0);
         if (t->overflow)
             n += eval_rule(s, r, t->overflow, ep, 0);
     }
@@ -707,7 +707,7 @@ uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
         if (!closed_any)
             continue;
         for (size_t i = 0; i < t->cap; i++) {
-            tl_series *se = t->slots[i];
+            tl_series *se = t->slots[i].s;
             if (se && !se->dirty && series_idle(s, gi, se, wm)) {
                 for (uint32_t k = 0; k < g->nplans; k++) {
                     const tl_plan *pl = &p->plans[g->plans[k]];
@@ -738,7 +738,7 @@ uint32_t tl_shard_firing(const tl_shard *s)
         const tl_series_table *t = &s->tables[gi];
         const tl_group *g = &s->prog->groups[gi];
         for (size_t i = 0; i < t->cap; i++) {
-            const tl_series *se = t->slots[i];
+            const tl_series *se = t->slots[i].s;
             if (!se)
                 continue;
             for (uint32_t k = 0; k < g->nrules; k++) {
@@ -863,7 +863,7 @@ tl_shard *tl_shard_migrate(tl_shard *old, const tl_program *prog, const tl_shard
         const tl_group *ogr = &op->groups[og];
         tl_series_table *ot = &old->tables[og], *nt = &s->tables[g];
         for (size_t i = 0; i < ot->cap; i++) {
-            tl_series *os = ot->slots[i];
+            tl_series *os = ot->slots[i].s;
             if (!os)
                 continue;
             int created;
@@ -905,10 +905,10 @@ tl_shard *tl_shard_migrate(tl_shard *old, const tl_program *prog, const tl_shard
         const tl_group *ogr = &op->groups[g];
         tl_series_table *ot = &old->tables[g];
         for (size_t i = 0; i < ot->cap; i++) /* distinct-count sketches of dropped plans */
-            for (uint32_t k = 0; ot->slots[i] && k < ogr->nplans; k++) {
+            for (uint32_t k = 0; ot->slots[i].s && k < ogr->nplans; k++) {
                 const tl_plan *opl = &op->plans[ogr->plans[k]];
                 if (opl->kind == TL_PLAN_DISTINCT)
-                    tl_window_clear_distinct(opl, tl_series_at(ot->slots[i], opl->offset), old->hll, INT64_MAX);
+                    tl_window_clear_distinct(opl, tl_series_at(ot->slots[i].s, opl->offset), old->hll, INT64_MAX);
             }
         tl_series_table_fini(ot, old->pool);
     }

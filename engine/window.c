@@ -25,6 +25,8 @@ void tl_window_init(const tl_plan *plan, tl_planstate *st)
     memset(st, 0, plan->size);
     for (int i = 0; i < TL_EXEMPLARS; i++)
         st->ex[i].ts = INT64_MIN;
+    st->ex_floor = -INFINITY;
+    st->ex_oldest = INT64_MIN;
     if (plan->kind == TL_PLAN_COUNTER) {
         tl_cslot *s = cslots(st);
         for (uint32_t i = 0; i < plan->nslots; i++)
@@ -74,6 +76,8 @@ static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contr
     /* an exemplar is stale when its epoch is older than the window's first, i.e. (floor
      * division) when its timestamp is before that epoch's start: no division per exemplar */
     int64_t oldest_ts = (e - (int64_t)(plan->window_slots ? plan->window_slots : plan->nslots) + 1) * plan->width_ms;
+    if (st->ex_oldest >= oldest_ts && c->value < st->ex_floor)
+        return; /* none stale, and smaller than all of them: the common case, one cache line */
     int victim = -1;
     for (int i = 0; i < TL_EXEMPLARS; i++) {
         if (st->ex[i].ts < oldest_ts) { /* INT64_MIN (empty) included */
@@ -84,8 +88,21 @@ static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contr
             victim = i;
     }
     int stale = st->ex[victim].ts < oldest_ts;
-    if (stale || c->value >= st->ex[victim].v)
-        exemplar_put(&st->ex[victim], c);
+    if (!stale && c->value < st->ex[victim].v)
+        return;
+    exemplar_put(&st->ex[victim], c);
+    double floor = INFINITY;
+    int64_t oldest = INT64_MAX;
+    for (int i = 0; i < TL_EXEMPLARS; i++) {
+        if (st->ex[i].ts == INT64_MIN)
+            floor = -INFINITY; /* an empty place takes any value */
+        else if (st->ex[i].v < floor)
+            floor = st->ex[i].v;
+        if (st->ex[i].ts < oldest)
+            oldest = st->ex[i].ts;
+    }
+    st->ex_floor = floor;
+    st->ex_oldest = oldest;
 }
 
 int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_contrib *c,

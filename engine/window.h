@@ -53,10 +53,17 @@ typedef struct tl_exemplar {
     char id[TL_EXEMPLAR_ID_MAX];
 } tl_exemplar;
 
+/* The plan state's first cache line holds what every fold reads: for counters where the next
+ * "latest" exemplar goes, for field aggregates the smallest exemplar value and the oldest
+ * exemplar time, so a value that would not become an exemplar (most of them) is turned away
+ * without reading the four exemplars (four more cache lines of a series that is usually not in
+ * cache when there are many). */
 typedef struct tl_planstate {
-    tl_exemplar ex[TL_EXEMPLARS];
-    uint32_t ex_next; /* ring position for "latest" exemplars */
+    uint32_t ex_next;  /* ring position for "latest" exemplars */
     uint32_t pad;
+    double ex_floor;   /* field aggregates: min value over ex[] (-INFINITY while one is empty) */
+    int64_t ex_oldest; /* field aggregates: min ts over ex[] (INT64_MIN while one is empty) */
+    tl_exemplar ex[TL_EXEMPLARS];
     /* followed by nslots tl_cslot or tl_mslot */
 } tl_planstate;
 

@@ -75,8 +75,8 @@ typedef struct ref_key {
 static tl_series *probe(const tl_series_table *t, uint64_t hash, const char *key, uint32_t len)
 {
     size_t mask = t->cap - 1;
-    for (size_t i = hash & mask, steps = 0; t->slots[i] && steps < t->cap; i = (i + 1) & mask, steps++) {
-        const tl_series *s = t->slots[i];
+    for (size_t i = hash & mask, steps = 0; t->slots[i].s && steps < t->cap; i = (i + 1) & mask, steps++) {
+        const tl_series *s = t->slots[i].s;
         if (s->hash == hash && s->key_len == len && memcmp(tl_series_key(t, s), key, len) == 0)
             return (tl_series *)s;
     }
@@ -105,10 +105,13 @@ static void check_table(const tl_series_table *t, const ref_key *keys, size_t nk
     assert_int_equal(t->count, present);
     size_t stored = 0;
     for (size_t i = 0; i < t->cap; i++) {
-        const tl_series *s = t->slots[i];
+        const tl_series *s = t->slots[i].s;
         if (!s)
             continue;
         stored++;
+        if (t->slots[i].hash != s->hash) /* the slot's copy of the hash is what probes compare */
+            fail_msg("%s: slot %zu holds hash %llx for a record of hash %llx", phase, i,
+                     (unsigned long long)t->slots[i].hash, (unsigned long long)s->hash);
         assert_false(s->overflow);
         assert_int_equal(tl_series_key(t, s)[s->key_len], '\0');
     }
@@ -298,7 +301,7 @@ static void test_series_wraparound_clusters(void **state)
             }
             assert_int_equal(t.count, 0);
             for (size_t i = 0; i < t.cap; i++)
-                assert_null(t.slots[i]);
+                assert_null(t.slots[i].s);
             tl_series_table_fini(&t, NULL);
         }
     }
