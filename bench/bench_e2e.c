@@ -108,6 +108,16 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* CPU time of the whole process (every thread: the client's, the embedded brokers', the
+ * engine's), ns. Sampled at the same instants as the run's start and end, it tells how much
+ * CPU an event costs each way, which on a machine with few cores bounds the ratio. */
+static int64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static void sleep_us(long us)
 {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
@@ -340,7 +350,7 @@ struct baseline {
     _Atomic int assigned;
     _Atomic int stop;
     _Atomic uint64_t count;
-    _Atomic int64_t t0, t1;
+    _Atomic int64_t t0, t1, c0, c1; /* wall and process CPU at the run's start and end */
     _Atomic uint64_t n0;
 };
 
@@ -371,9 +381,12 @@ static void *base_worker_main(void *arg)
         if (prev == 0) {
             atomic_store(&b->n0, got);
             atomic_store(&b->t0, t);
+            atomic_store(&b->c0, cpu_ns());
         }
-        if (prev + got >= b->total && prev < b->total)
+        if (prev + got >= b->total && prev < b->total) {
             atomic_store(&b->t1, t);
+            atomic_store(&b->c1, cpu_ns());
+        }
     }
     tl_free(msgs);
     return NULL;
@@ -411,6 +424,7 @@ typedef struct run_result {
     uint64_t consumed;  /* messages counted by the run */
     uint64_t timed;     /* messages consumed inside [t0, t1] */
     double seconds;     /* t1 - t0 */
+    double cpu_seconds; /* process CPU time over [t0, t1] */
     uint64_t events, malformed, alerts, late;
 } run_result;
 
@@ -494,6 +508,7 @@ out:
     if (res->consumed >= total && atomic_load(&b->t1) > atomic_load(&b->t0)) {
         res->timed = total - atomic_load(&b->n0);
         res->seconds = (double)(atomic_load(&b->t1) - atomic_load(&b->t0)) * 1e-9;
+        res->cpu_seconds = (double)(atomic_load(&b->c1) - atomic_load(&b->c0)) * 1e-9;
     }
     if (b->rk)
         rd_kafka_consumer_close(b->rk);
@@ -512,7 +527,7 @@ typedef struct monitor {
     tl_engine *e;
     uint64_t total;
     _Atomic int done;
-    int64_t t0, t1;
+    int64_t t0, t1, c0, c1;
     uint64_t n0;
     int stalled;
 } monitor;
@@ -529,10 +544,12 @@ static void *monitor_main(void *arg)
         uint64_t done = s.events + s.malformed;
         if (s.messages > 0 && !m->t0) {
             m->t0 = t;
+            m->c0 = cpu_ns();
             m->n0 = done;
         }
         if (done >= m->total) {
             m->t1 = t;
+            m->c1 = cpu_ns();
             break;
         }
         if (done != last) {
@@ -593,6 +610,7 @@ static int run_tripline(const char *bootstraps, const char *group, const char *t
     if (mon.t1 > mon.t0 && mon.t0) {
         res->timed = total - mon.n0;
         res->seconds = (double)(mon.t1 - mon.t0) * 1e-9;
+        res->cpu_seconds = (double)(mon.c1 - mon.c0) * 1e-9;
     }
     rc = erc ? -1 : 0;
 out:
@@ -606,7 +624,7 @@ out:
 typedef struct cell_result {
     uint64_t events, rounds, partitions, retained, alerts, malformed, late;
     double avg_bytes;
-    double base_s, tl_s;
+    double base_s, tl_s, base_cpu, tl_cpu;
     uint64_t base_n, tl_n;
     double wall_s;
 } cell_result;
@@ -718,6 +736,8 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         cr->base_s += rb.seconds;
         cr->tl_n += rt.timed;
         cr->tl_s += rt.seconds;
+        cr->base_cpu += rb.cpu_seconds;
+        cr->tl_cpu += rt.cpu_seconds;
         cr->alerts += rt.alerts;
         cr->malformed += rt.malformed;
         cr->late += rt.late;
@@ -815,18 +835,22 @@ int main(int argc, char **argv)
                    "\"baseline_events_per_sec\":%.0f,\"tripline_events_per_sec\":%.0f,\"ratio\":%.3f,"
                    "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,\"late\":%llu,"
                    "\"baseline_seconds\":%.3f,\"tripline_seconds\":%.3f,\"message_bytes\":%.0f,"
-                   "\"partition_retains\":%llu,\"nproc\":%ld,\"cpu\":\"%s\"}\n",
+                   "\"partition_retains\":%llu,\"baseline_cpu_ns_per_event\":%.0f,\"tripline_cpu_ns_per_event\":%.0f,"
+                   "\"baseline_cores_busy\":%.2f,\"tripline_cores_busy\":%.2f,\"nproc\":%ld,\"cpu\":\"%s\"}\n",
                    fmt_names[fmt], brokers, threads, (unsigned long long)cr.events, base_rate, tl_rate,
                    tl_rate / base_rate, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
                    (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, cr.base_s, cr.tl_s,
-                   cr.avg_bytes, (unsigned long long)cr.retained, nproc, model);
+                   cr.avg_bytes, (unsigned long long)cr.retained, cr.base_cpu * 1e9 / (double)cr.base_n,
+                   cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s, nproc, model);
             fflush(stdout);
             fprintf(stderr,
                     "e2e %s, %d broker%s, %d threads: consume-and-discard %.2fM ev/s, tripline %.2fM ev/s, "
-                    "ratio %.2f (%llu events in %llu rounds, %llu alerts; cell took %.0fs)\n",
+                    "ratio %.2f (%llu events in %llu rounds, %llu alerts; cell took %.0fs); CPU per event "
+                    "%.0f ns vs %.0f ns, cores busy %.2f vs %.2f\n",
                     fmt_names[fmt], brokers, brokers > 1 ? "s" : "", threads, base_rate / 1e6, tl_rate / 1e6,
                     tl_rate / base_rate, (unsigned long long)cr.events, (unsigned long long)cr.rounds,
-                    (unsigned long long)cr.alerts, cr.wall_s);
+                    (unsigned long long)cr.alerts, cr.wall_s, cr.base_cpu * 1e9 / (double)cr.base_n,
+                    cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s);
         }
     }
     fprintf(stderr, "bench_e2e: %s in %.0fs\n", rc ? "FAILED" : "done", (double)(now_ns() - t0) * 1e-9);
