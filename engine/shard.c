@@ -693,16 +693,28 @@ uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
             closed_any |= s->closed[ri] != before;
         }
         /* early firing on series that changed, for rules whose condition can only become
-         * more true as events arrive: the open slot already decides the closing evaluation */
-        tl_series *d = t->dirty_head;
+         * more true as events arrive: the open slot already decides the closing evaluation.
+         * A series that holds events of a slot the watermark has not reached yet (its
+         * partition runs ahead) stays on the list, so it is evaluated again as soon as the
+         * watermark enters that slot, not only when the slot closes. (Evaluating that future
+         * slot now would not be safe: the closing evaluations of the slots before it, which
+         * do not see those events, could resolve what it fired.) */
+        tl_series *d = t->dirty_head, *next;
         t->dirty_head = NULL;
-        for (; d; d = d->dirty_next) {
+        for (; d; d = next) {
+            next = d->dirty_next;
             d->dirty = 0;
+            int ahead = 0;
             for (uint32_t k = 0; k < g->nrules; k++) {
                 const tl_rule *r = &p->rules[g->rules[k]];
-                if (r->early)
-                    emitted += eval_rule(s, r, d, tl_epoch(wm, r->width_ms), 1);
+                if (!r->early)
+                    continue;
+                int64_t ep = tl_epoch(wm, r->width_ms);
+                emitted += eval_rule(s, r, d, ep, 1);
+                ahead |= d->last_ts != INT64_MIN && tl_epoch(d->last_ts, r->width_ms) > ep;
             }
+            if (ahead)
+                tl_series_mark_dirty(t, d);
         }
         if (!closed_any)
             continue;

@@ -1,5 +1,10 @@
 /* engine/xfer.c - encoding of worker-to-owner records (see xfer.h). All fields 8-byte
- * aligned; records are written and read on the same machine, so host byte order. */
+ * aligned; records are written and read on the same machine, so host byte order.
+ *
+ * A FOLD record carries only the numeric values and distinct-field hashes that are present
+ * (in bit order of num_mask and dmask), not the whole arrays: the record is what crosses
+ * between cores for every event whose series another worker owns, so its size is memory
+ * traffic on the per-event path. */
 #include <string.h>
 
 #include "xfer.h"
@@ -12,8 +17,7 @@ typedef struct fold_hdr {
     uint32_t trace_len;
     uint32_t dmask;
     uint32_t pad;
-    double num[TL_NUM_FIELDS];
-    uint64_t dhash[TL_MAX_DFIELDS];
+    /* then popcount(num_mask) doubles and popcount(dmask) hashes */
 } fold_hdr;
 
 typedef struct key_hdr {
@@ -32,7 +36,8 @@ static size_t al8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 size_t tl_xfer_fold_size(const tl_fold *f, uint32_t owner, uint32_t filter_words)
 {
-    size_t n = sizeof(fold_hdr) + filter_words * 8 + al8(f->trace_id.n);
+    size_t n = sizeof(fold_hdr) + 8 * (size_t)(__builtin_popcount(f->num_mask) + __builtin_popcount(f->dmask)) +
+               filter_words * 8 + al8(f->trace_id.n);
     for (uint32_t k = 0; k < f->nkeys; k++)
         if (f->keys[k].owner == owner)
             n += sizeof(key_hdr) + al8(f->keys[k].len);
@@ -50,9 +55,11 @@ void tl_xfer_fold_encode(void *buf, const tl_fold *f, uint32_t owner, uint32_t f
     h->trace_len = f->trace_id.n;
     h->dmask = f->dmask;
     h->pad = 0;
-    memcpy(h->num, f->num, sizeof h->num);
-    memcpy(h->dhash, f->dhash, sizeof h->dhash);
     p += sizeof *h;
+    for (uint32_t m = f->num_mask; m; m &= m - 1, p += 8)
+        memcpy(p, &f->num[__builtin_ctz(m)], 8);
+    for (uint32_t m = f->dmask; m; m &= m - 1, p += 8)
+        memcpy(p, &f->dhash[__builtin_ctz(m)], 8);
     memcpy(p, f->fbits, filter_words * 8);
     p += filter_words * 8;
     if (f->trace_id.n)
@@ -80,10 +87,12 @@ void tl_xfer_fold_decode(const void *rec, tl_fold *f, tl_fold_key *keys, uint32_
     const fold_hdr *h = (const fold_hdr *)p;
     f->ts = h->ts;
     f->num_mask = h->num_mask;
-    memcpy(f->num, h->num, sizeof f->num);
     f->dmask = h->dmask;
-    memcpy(f->dhash, h->dhash, sizeof f->dhash);
     p += sizeof *h;
+    for (uint32_t m = h->num_mask; m; m &= m - 1, p += 8)
+        memcpy(&f->num[__builtin_ctz(m)], p, 8);
+    for (uint32_t m = h->dmask; m; m &= m - 1, p += 8)
+        memcpy(&f->dhash[__builtin_ctz(m)], p, 8);
     f->fbits = (const uint64_t *)p;
     p += filter_words * 8;
     f->trace_id = tl_str_make(p, h->trace_len);

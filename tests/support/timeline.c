@@ -200,6 +200,12 @@ void tl_tl_eval(tl_tl *t, int64_t wm)
     tl_shard_evaluate(t->shard, wm);
 }
 
+void tl_tl_eval_ahead(tl_tl *t, int64_t fold_to, int64_t wm)
+{
+    fold_until(t, fold_to);
+    tl_tl_eval(t, wm);
+}
+
 void tl_tl_run(tl_tl *t, int64_t from, int64_t to, int64_t step)
 {
     for (int64_t wm = from; wm <= to; wm += step)

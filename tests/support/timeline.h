@@ -53,6 +53,9 @@ void tl_tl_every(tl_tl *t, int64_t from, int64_t to, int64_t step, const char *s
                  const char *bad_spec);
 /* Interleave: events are buffered and folded in time order when tl_tl_run/eval runs. */
 void tl_tl_eval(tl_tl *t, int64_t wm);
+/* Fold buffered events up to `fold_to` (>= wm, within the lead), then evaluate at wm: the
+ * events of a partition that runs ahead of the watermark. */
+void tl_tl_eval_ahead(tl_tl *t, int64_t fold_to, int64_t wm);
 /* Fold buffered events up to each evaluation time and evaluate every `step` in [from, to].
  * Keep `step` within the lead (2m): the engine never folds events further ahead of an
  * evaluation than that, and slot rings only have room for it. */

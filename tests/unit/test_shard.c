@@ -177,6 +177,32 @@ static void test_shard_policy_violation_fires_renotifies_resolves(void **state)
     tl_tl_free(t);
 }
 
+/* A partition running ahead of the watermark delivers a violation in a slot the watermark has
+ * not reached. The early evaluation cannot fire it yet (the closing evaluations of the slots
+ * before would not see it and would resolve), but it must fire as soon as the watermark
+ * enters that slot, not 10 s later when the slot closes: the series stays marked changed. */
+static void test_shard_early_firing_ahead_of_watermark(void **state)
+{
+    (void)state;
+    tl_tl *t = tl_tl_new(policy_rule);
+    tl_tl_every(t, T0, T0 + 2 * MIN, SEC, "kind=llm_call service=bot", 0, NULL);
+    tl_tl_event(t, T0 + MIN + 10 * SEC + 300, "kind=llm_call service=bot flags=policy_violation trace=ahead1");
+    tl_tl_run(t, T0, T0 + MIN, SEC);
+    /* folded up to +1m10.5s (the violation included), watermark still in the slot before */
+    tl_tl_eval_ahead(t, T0 + MIN + 10 * SEC + 500, T0 + MIN + 9 * SEC + 900);
+    assert_null(tl_tl_find(t, "Policy", TL_ALERT_FIRING));
+    /* the watermark enters the violation's slot; no new event for this series */
+    tl_tl_eval(t, T0 + MIN + 10 * SEC + 100);
+    const tl_tl_alert *f = tl_tl_find(t, "Policy", TL_ALERT_FIRING);
+    assert_non_null(f);
+    assert_int_equal(f->emitted_wm, T0 + MIN + 10 * SEC + 100);
+    assert_int_equal(f->ts, T0 + MIN + 20 * SEC);
+    tl_tl_run(t, T0 + MIN + 11 * SEC, T0 + 2 * MIN, SEC);
+    assert_int_equal(tl_tl_count(t, "Policy", TL_ALERT_FIRING), 1);
+    assert_int_equal(tl_tl_count(t, "Policy", TL_ALERT_RESOLVED), 0);
+    tl_tl_free(t);
+}
+
 static const char latency_rule[] =
     "rules:\n"
     "  - name: P95\n"
@@ -1089,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_shard_resolves_after_recovery),
         cmocka_unit_test(test_shard_resolves_when_data_stops),
         cmocka_unit_test(test_shard_policy_violation_fires_renotifies_resolves),
+        cmocka_unit_test(test_shard_early_firing_ahead_of_watermark),
         cmocka_unit_test(test_shard_p95_latency_per_service),
         cmocka_unit_test(test_shard_late_events_are_counted),
         cmocka_unit_test(test_shard_cost_per_success),
