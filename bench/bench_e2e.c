@@ -425,7 +425,7 @@ typedef struct run_result {
     uint64_t timed;     /* messages consumed inside [t0, t1] */
     double seconds;     /* t1 - t0 */
     double cpu_seconds; /* process CPU time over [t0, t1] */
-    uint64_t events, malformed, alerts, late;
+    uint64_t events, malformed, alerts, late, holds;
 } run_result;
 
 static int run_baseline(const char *bootstraps, const char *group, const char *topic, int threads, uint64_t total,
@@ -604,6 +604,7 @@ static int run_tripline(const char *bootstraps, const char *group, const char *t
     res->malformed = s.malformed;
     res->alerts = s.alerts;
     res->late = s.late;
+    res->holds = s.holds;
     if (mon.stalled)
         fprintf(stderr, "bench_e2e: tripline stalled at %llu of %llu messages\n", (unsigned long long)s.messages,
                 (unsigned long long)total);
@@ -622,7 +623,7 @@ out:
 /* ---- one cell: a format and a broker count ------------------------------------------------- */
 
 typedef struct cell_result {
-    uint64_t events, rounds, partitions, retained, alerts, malformed, late;
+    uint64_t events, rounds, partitions, retained, alerts, malformed, late, holds;
     double avg_bytes;
     double base_s, tl_s, base_cpu, tl_cpu;
     uint64_t base_n, tl_n;
@@ -741,6 +742,7 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         cr->alerts += rt.alerts;
         cr->malformed += rt.malformed;
         cr->late += rt.late;
+        cr->holds += rt.holds;
         fprintf(stderr, "    round %llu (%s first): %llu events loaded in %.2fs; baseline %.0f/s, tripline %.0f/s\n",
                 (unsigned long long)k, order_base_first ? "baseline" : "tripline", (unsigned long long)n, load_s,
                 (double)rb.timed / rb.seconds, (double)rt.timed / rt.seconds);
@@ -833,13 +835,13 @@ int main(int argc, char **argv)
             double base_rate = (double)cr.base_n / cr.base_s, tl_rate = (double)cr.tl_n / cr.tl_s;
             printf("{\"bench\":\"e2e\",\"format\":\"%s\",\"brokers\":%d,\"threads\":%d,\"events\":%llu,"
                    "\"baseline_events_per_sec\":%.0f,\"tripline_events_per_sec\":%.0f,\"ratio\":%.3f,"
-                   "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,\"late\":%llu,"
+                   "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,\"late\":%llu,\"held_back\":%llu,"
                    "\"baseline_seconds\":%.3f,\"tripline_seconds\":%.3f,\"message_bytes\":%.0f,"
                    "\"partition_retains\":%llu,\"baseline_cpu_ns_per_event\":%.0f,\"tripline_cpu_ns_per_event\":%.0f,"
                    "\"baseline_cores_busy\":%.2f,\"tripline_cores_busy\":%.2f,\"nproc\":%ld,\"cpu\":\"%s\"}\n",
                    fmt_names[fmt], brokers, threads, (unsigned long long)cr.events, base_rate, tl_rate,
                    tl_rate / base_rate, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
-                   (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, cr.base_s, cr.tl_s,
+                   (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, (unsigned long long)cr.holds, cr.base_s, cr.tl_s,
                    cr.avg_bytes, (unsigned long long)cr.retained, cr.base_cpu * 1e9 / (double)cr.base_n,
                    cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s, nproc, model);
             fflush(stdout);

@@ -14,7 +14,7 @@ if [ ! -x "$build/bench_hotpath" ]; then
 fi
 out=bench-results.jsonl
 : >"$out"
-for b in bench_decode_json bench_decode_avro bench_hotpath bench_scale bench_e2e; do
+for b in bench_decode_json bench_decode_avro bench_hotpath bench_scale bench_e2e bench_latency; do
   echo "== $b"
   start=$(date +%s)
   "$build/$b" >>"$out"

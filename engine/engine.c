@@ -147,11 +147,12 @@ typedef struct worker {
     _Atomic int quiescent;
     _Atomic int finished;
     _Atomic int stopped_consuming;
-    _Atomic uint64_t s_messages, s_events, s_malformed;
+    _Atomic uint64_t s_messages, s_events, s_malformed, s_holds;
     _Atomic uint32_t s_batches; /* batches whose offsets are not stored yet */
     _Atomic uint64_t s_late, s_series, s_overflowed, s_capped; /* from the shard, after each evaluation */
     uint64_t messages, events, malformed;
     uint64_t held;       /* messages held back across all partitions */
+    uint64_t holds;      /* messages ever held back (each is decoded twice) */
     uint64_t held_bytes; /* their payload bytes (against HOLD_BUDGET_BYTES) */
 } worker;
 
@@ -565,6 +566,7 @@ static void hold_push(worker *w, part *p, rd_kafka_message_t *m, int64_t ts)
     p->hold_ts[i] = ts;
     p->h_n++;
     w->held++;
+    w->holds++;
     w->held_bytes += m->len;
     if (!p->paused && w->held_bytes > HOLD_BUDGET_BYTES)
         set_paused(w, p, 1);
@@ -677,6 +679,7 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
     atomic_store_explicit(&w->s_messages, w->messages, memory_order_relaxed);
     atomic_store_explicit(&w->s_events, w->events, memory_order_relaxed);
     atomic_store_explicit(&w->s_malformed, w->malformed, memory_order_relaxed);
+    atomic_store_explicit(&w->s_holds, w->holds, memory_order_relaxed);
 }
 
 /* Every partition at its end, past the grace, so the watermark no longer waits for it. */
@@ -1131,6 +1134,7 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
         s->messages += atomic_load_explicit(&w->s_messages, memory_order_relaxed);
         s->events += atomic_load_explicit(&w->s_events, memory_order_relaxed);
         s->malformed += atomic_load_explicit(&w->s_malformed, memory_order_relaxed);
+        s->holds += atomic_load_explicit(&w->s_holds, memory_order_relaxed);
         s->late += atomic_load_explicit(&w->s_late, memory_order_relaxed);
         s->series += atomic_load_explicit(&w->s_series, memory_order_relaxed);
         s->overflowed += atomic_load_explicit(&w->s_overflowed, memory_order_relaxed);
@@ -1156,10 +1160,10 @@ static void print_stats(tl_engine *e)
     if (s.watermark != INT64_MIN)
         tl_time_format_rfc3339(s.watermark, wm, sizeof wm);
     tl_log(TL_LOG_INFO,
-           "stats: messages=%llu events=%llu malformed=%llu late=%llu series=%llu overflowed=%llu capped=%llu "
-           "alerts=%llu acked=%llu retries=%llu watermark=%s",
+           "stats: messages=%llu events=%llu malformed=%llu late=%llu held_back=%llu series=%llu overflowed=%llu "
+           "capped=%llu alerts=%llu acked=%llu retries=%llu watermark=%s",
            (unsigned long long)s.messages, (unsigned long long)s.events, (unsigned long long)s.malformed,
-           (unsigned long long)s.late, (unsigned long long)s.series, (unsigned long long)s.overflowed,
+           (unsigned long long)s.late, (unsigned long long)s.holds, (unsigned long long)s.series, (unsigned long long)s.overflowed,
            (unsigned long long)s.capped,
            (unsigned long long)s.alerts, (unsigned long long)s.alerts_acked, (unsigned long long)s.delivery_retries, wm);
 }

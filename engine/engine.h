@@ -30,6 +30,8 @@ typedef struct tl_engine_stats {
     uint64_t events;        /* decoded */
     uint64_t malformed;     /* sent to the dead-letter topic */
     uint64_t late;          /* contributions older than the allowed lateness */
+    uint64_t holds;         /* messages held back because their partition ran ahead of the
+                               watermark by more than max_lead (event-time alignment) */
     uint64_t alerts;        /* alert events produced (acknowledged or not) */
     uint64_t alerts_acked;
     uint64_t dlq_acked;
