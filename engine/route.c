@@ -75,8 +75,9 @@ uint32_t tl_router_route(tl_router *r, const tl_event *ev, tl_fold *out)
             while (n < v.n && n > 0 && ((unsigned char)v.p[n] & 0xC0) == 0x80)
                 n--;
             memcpy(k + len, v.p, n);
-            for (char *sep = memchr(k + len, '\x1f', n); sep; sep = memchr(sep + 1, '\x1f', (size_t)(k + len + n - sep - 1)))
-                *sep = '_';
+            for (uint32_t b = 0; b < n; b++) /* labels are short: no call per value */
+                if (k[len + b] == '\x1f')
+                    k[len + b] = '_';
             len += n;
         }
         tl_fold_key *fk = &r->keys[out->nkeys++];
