@@ -1304,9 +1304,10 @@ int main(int argc, char **argv)
         if (report_level(b, i, &ri) < 0)
             bad = 1;
     fprintf(stderr,
-            "bench_latency: engine folded %llu events (%llu late), produced %llu alerts; %llu other alerts, %llu "
-            "duplicate probe alerts\n",
-            (unsigned long long)s.events, (unsigned long long)s.late, (unsigned long long)s.alerts,
+            "bench_latency: engine folded %llu events (%llu late, %llu held back for event-time alignment), produced "
+            "%llu alerts; %llu other alerts, %llu duplicate probe alerts\n",
+            (unsigned long long)s.events, (unsigned long long)s.late, (unsigned long long)s.holds,
+            (unsigned long long)s.alerts,
             (unsigned long long)atomic_load(&b->other_alerts), (unsigned long long)atomic_load(&b->dup_alerts));
     rc = bad ? 1 : 0;
 out:
