@@ -20,7 +20,6 @@ typedef struct retry {
 
 struct tl_output {
     rd_kafka_t *rk;
-    rd_kafka_topic_t *rkt[2]; /* alerts and dead letters: held so their metadata stays known */
     char *topic, *dlq;
     tl_output_format fmt;
     pthread_mutex_t lock; /* guards the retry list (error path only) */
@@ -114,29 +113,6 @@ int tl_kafka_conf_set(rd_kafka_conf_t *conf, const tl_kv *kv, size_t n, char *er
     return 0;
 }
 
-/* A producer holds its first message to a topic until it has that topic's metadata, which
- * it only asks for then: the first alert after start would wait for a metadata round trip
- * (up to a second on the mock cluster, measured by bench_latency). Ask for both topics now,
- * at start-up, and keep their handles so the metadata stays refreshed. Not fatal: if the
- * brokers do not answer in time, the first alert simply pays the wait. */
-static void warm_metadata(tl_output *o)
-{
-    const char *names[2] = {o->topic, o->dlq};
-    for (int i = 0; i < 2; i++) {
-        if (!names[i] || !names[i][0])
-            continue;
-        o->rkt[i] = rd_kafka_topic_new(o->rk, names[i], NULL);
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t e = o->rkt[i] ? rd_kafka_metadata(o->rk, 0, o->rkt[i], &md, 3000)
-                                          : RD_KAFKA_RESP_ERR__INVALID_ARG;
-        if (e)
-            tl_log(TL_LOG_WARN, "output: no metadata for topic %s yet (%s); its first message will wait for it",
-                   names[i], rd_kafka_err2str(e));
-        if (md)
-            rd_kafka_metadata_destroy(md);
-    }
-}
-
 tl_output *tl_output_new(const tl_config *cfg, char *err, size_t errcap)
 {
     tl_output *o = tl_calloc(1, sizeof *o);
@@ -174,7 +150,6 @@ tl_output *tl_output_new(const tl_config *cfg, char *err, size_t errcap)
         tl_output_destroy(o);
         return NULL;
     }
-    warm_metadata(o);
     return o;
 }
 
@@ -184,9 +159,6 @@ void tl_output_destroy(tl_output *o)
         return;
     if (o->rk) {
         rd_kafka_flush(o->rk, 5000);
-        for (int i = 0; i < 2; i++)
-            if (o->rkt[i])
-                rd_kafka_topic_destroy(o->rkt[i]);
         rd_kafka_destroy(o->rk);
     }
     for (retry *r = o->retries, *n; r; r = n) {

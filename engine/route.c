@@ -74,7 +74,8 @@ uint32_t tl_router_route(tl_router *r, const tl_event *ev, tl_fold *out)
             /* do not cut a UTF-8 sequence in half */
             while (n < v.n && n > 0 && ((unsigned char)v.p[n] & 0xC0) == 0x80)
                 n--;
-            memcpy(k + len, v.p, n);
+            if (n)
+                memcpy(k + len, v.p, n); /* an absent label is ("", 0) or (NULL, 0) */
             for (uint32_t b = 0; b < n; b++) /* labels are short: no call per value */
                 if (k[len + b] == '\x1f')
                     k[len + b] = '_';

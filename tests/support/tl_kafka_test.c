@@ -57,7 +57,10 @@ tl_kt_msgs tl_kt_read_all(const char *brokers, const char *topic, int partitions
         rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
+    /* done when every partition is at its end; a partition can report its end more than once
+     * (after a fetch error and a refetch), so count partitions, not end-of-partition events */
     int eofs = 0, idle = 0;
+    char *at_end = calloc(partitions > 0 ? (size_t)partitions : 1, 1);
     while (eofs < partitions && idle < 200) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
         if (!m) {
@@ -65,8 +68,15 @@ tl_kt_msgs tl_kt_read_all(const char *brokers, const char *topic, int partitions
             continue;
         }
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eofs++;
+            if (m->partition >= 0 && m->partition < partitions && !at_end[m->partition]) {
+                at_end[m->partition] = 1;
+                eofs++;
+            }
         } else if (!m->err) {
+            if (m->partition >= 0 && m->partition < partitions && at_end[m->partition]) {
+                at_end[m->partition] = 0; /* more arrived after its end */
+                eofs--;
+            }
             if (out.n == cap) {
                 cap = cap ? cap * 2 : 64;
                 out.m = realloc(out.m, cap * sizeof *out.m);
@@ -93,6 +103,7 @@ tl_kt_msgs tl_kt_read_all(const char *brokers, const char *topic, int partitions
         }
         rd_kafka_message_destroy(m);
     }
+    free(at_end);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return out;
