@@ -55,6 +55,43 @@ static int build_kind_lists(tl_filter_ctx *fc, const tl_program *p)
     return 0;
 }
 
+/* Which filters are numerator-only, and the filters that gate each (see filter.h). */
+static int build_gates(tl_filter_ctx *fc, const tl_program *p)
+{
+    uint32_t nf = p->nfilters ? p->nfilters : 1;
+    fc->pred_only = tl_calloc(nf, 1);
+    fc->gate_at = tl_calloc(nf + 1, sizeof *fc->gate_at);
+    fc->gates = tl_calloc(p->nplans ? p->nplans : 1, sizeof *fc->gates);
+    uint8_t *always = tl_calloc(nf, 1);
+    if (!fc->pred_only || !fc->gate_at || !fc->gates || !always) {
+        tl_free(always);
+        return -1;
+    }
+    for (uint32_t i = 0; i < p->nplans; i++) {
+        always[p->plans[i].filter] = 1;
+        if (p->plans[i].pred >= 0)
+            fc->pred_only[p->plans[i].pred] = 1;
+    }
+    for (uint32_t i = 0; i < p->nseqs; i++)
+        for (uint32_t k = 0; k < p->seqs[i].nsteps; k++)
+            always[p->seqs[i].steps[k]] = 1;
+    for (uint32_t i = 0; i < p->ncombos; i++)
+        if (p->combos[i].filter >= 0)
+            always[p->combos[i].filter] = 1;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        fc->pred_only[f] = fc->pred_only[f] && !always[f];
+    tl_free(always);
+    uint32_t n = 0;
+    for (uint32_t f = 0; f < p->nfilters; f++) {
+        fc->gate_at[f] = n;
+        for (uint32_t i = 0; fc->pred_only[f] && i < p->nplans; i++)
+            if (p->plans[i].pred == (int32_t)f)
+                fc->gates[n++] = p->plans[i].filter;
+    }
+    fc->gate_at[p->nfilters] = n;
+    return 0;
+}
+
 int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog)
 {
     memset(fc, 0, sizeof *fc);
@@ -65,7 +102,7 @@ int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog)
     fc->atom_val = tl_calloc(aw, sizeof(uint64_t));
     fc->bits = tl_calloc(fw, sizeof(uint64_t));
     if (!fc->atom_done || !fc->atom_val || !fc->bits || tl_regex_scratch_init(&fc->rx) < 0 ||
-        build_kind_lists(fc, prog) < 0) {
+        build_kind_lists(fc, prog) < 0 || build_gates(fc, prog) < 0) {
         tl_filter_ctx_fini(fc);
         return -1;
     }
@@ -78,6 +115,9 @@ void tl_filter_ctx_fini(tl_filter_ctx *fc)
     tl_free(fc->atom_val);
     tl_free(fc->bits);
     tl_free(fc->lists);
+    tl_free(fc->pred_only);
+    tl_free(fc->gates);
+    tl_free(fc->gate_at);
     tl_regex_scratch_fini(&fc->rx);
     memset(fc, 0, sizeof *fc);
 }
@@ -227,7 +267,19 @@ void tl_filter_eval(tl_filter_ctx *fc, const tl_event *ev)
         k++;
     for (uint32_t i = fc->list_at[k]; i < fc->list_at[k + 1]; i++) {
         uint32_t f = fc->lists[i];
-        if (node_eval(fc, p->filters[f].root, ev))
+        if (!fc->pred_only[f] && node_eval(fc, p->filters[f].root, ev))
+            fc->bits[f >> 6] |= 1ull << (f & 63);
+    }
+    /* numerators, once their gates are known; a filter never gates a numerator-only one that
+     * is itself numerator-only (gates are plan filters), so one pass suffices */
+    for (uint32_t i = fc->list_at[k]; i < fc->list_at[k + 1]; i++) {
+        uint32_t f = fc->lists[i];
+        if (!fc->pred_only[f])
+            continue;
+        int open = 0;
+        for (uint32_t g = fc->gate_at[f]; g < fc->gate_at[f + 1] && !open; g++)
+            open = tl_filter_bit(fc->bits, fc->gates[g]);
+        if (open && node_eval(fc, p->filters[f].root, ev))
             fc->bits[f >> 6] |= 1ull << (f & 63);
     }
 }

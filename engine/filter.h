@@ -7,6 +7,8 @@
  *
  * Semantics: a missing string field reads as the empty string ("" == missing); a numeric
  * comparison on a missing field is false; `flags contains x` is a scan of the event's flags.
+ * A numerator-only filter's bit is meaningful only where its plan's filter bit is set (it is
+ * not evaluated, and reads 0, otherwise); every reader of such bits checks the plan first.
  * Threading: one context per worker thread; the program is shared read-only.
  */
 #ifndef TL_FILTER_H
@@ -32,6 +34,13 @@ typedef struct tl_filter_ctx {
     tl_str kinds[TL_FILTER_KINDS];
     uint32_t *lists;      /* per kind, then for any other kind: filter ids to walk */
     uint32_t list_at[TL_FILTER_KINDS + 2]; /* list k is lists[list_at[k] .. list_at[k+1]) */
+    /* Numerator-only filters (a ratio's or count's condition, used by no plan as its filter,
+     * no sequence step, no combination rule) matter only when one of their plans' filters
+     * matched: they are walked after the others, and only then. */
+    uint8_t *pred_only;   /* per filter */
+    uint32_t *gates;      /* per filter: gates[gate_at[f] .. gate_at[f+1]) are the filters of
+                             the plans that use f as their numerator */
+    uint32_t *gate_at;
 } tl_filter_ctx;
 
 int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog); /* -1 on OOM */
