@@ -1824,7 +1824,7 @@ static int finish(ctx *c)
 {
     tl_program *p = c->p;
     p->lateness_ms = c->opts->lateness_ms;
-    p->lead_ms = c->opts->lead_ms ? c->opts->lead_ms : 120000;
+    p->lead_ms = c->opts->lead_ms ? c->opts->lead_ms : 300000; /* config.c DEF_MAX_LEAD_MS */
     p->trace_idle_ms = 60000;
     /* per-trace state is kept only when some rule needs it */
     p->traces = p->nseqs || p->ncombos;

@@ -22,7 +22,7 @@
 
 typedef struct tl_rules_opts {
     int64_t lateness_ms;  /* allowed lateness; slot rings keep this much extra history */
-    int64_t lead_ms;      /* how far ahead of the watermark events may be folded (0: 2m) */
+    int64_t lead_ms;      /* how far ahead of the watermark events may be folded (0: 5m) */
     int64_t renotify_ms;  /* default re-notify interval for rules that do not set one */
     int check_runbooks;   /* 1: a runbook that is a relative path must exist */
 } tl_rules_opts;

@@ -57,7 +57,7 @@ void tl_tl_eval(tl_tl *t, int64_t wm);
  * events of a partition that runs ahead of the watermark. */
 void tl_tl_eval_ahead(tl_tl *t, int64_t fold_to, int64_t wm);
 /* Fold buffered events up to each evaluation time and evaluate every `step` in [from, to].
- * Keep `step` within the lead (2m): the engine never folds events further ahead of an
+ * Keep `step` within the lead (5m): the engine never folds events further ahead of an
  * evaluation than that, and slot rings only have room for it. */
 void tl_tl_run(tl_tl *t, int64_t from, int64_t to, int64_t step);
 
