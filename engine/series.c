@@ -16,6 +16,7 @@ int tl_series_table_init(tl_series_table *t, const tl_program *prog, uint32_t gr
     t->group = group;
     t->max_series = max_series ? max_series : UINT64_MAX;
     t->cap = 64;
+    t->early_wm = INT64_MIN;
     t->slots = tl_calloc(t->cap, sizeof *t->slots);
     return t->slots ? 0 : -1;
 }

@@ -30,7 +30,8 @@ typedef struct tl_series {
     int64_t last_ts;              /* newest event time folded */
     int64_t first_ts;             /* oldest event time folded: when this label set was first seen */
     uint32_t key_len;
-    uint8_t dirty;
+    uint8_t dirty;                /* 1: folded since the last early pass; 2: only waiting for the
+                                     watermark to reach its newest slot (shard.c) */
     uint8_t overflow;             /* this is the overflow series */
     uint16_t nactive;             /* instances pending or firing */
 } tl_series;
@@ -54,6 +55,7 @@ typedef struct tl_series_table {
     uint64_t max_series;
     tl_series *overflow;
     tl_series *dirty_head;
+    int64_t early_wm;  /* watermark of the last early-firing pass over the dirty list */
     uint64_t overflowed; /* events folded into the overflow series */
 } tl_series_table;
 
@@ -80,10 +82,10 @@ void tl_series_remove(tl_series_table *t, tl_series *s, tl_sketch_pool *pool);
 static inline void tl_series_mark_dirty(tl_series_table *t, tl_series *s)
 {
     if (!s->dirty) {
-        s->dirty = 1;
         s->dirty_next = t->dirty_head;
         t->dirty_head = s;
     }
+    s->dirty = 1;
 }
 
 uint64_t tl_series_hash(const char *key, size_t len);

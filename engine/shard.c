@@ -699,11 +699,26 @@ uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
          * watermark enters that slot, not only when the slot closes. (Evaluating that future
          * slot now would not be safe: the closing evaluations of the slots before it, which
          * do not see those events, could resolve what it fired.) */
-        tl_series *d = t->dirty_head, *next;
+        /* A series only waiting for the watermark needs another look only once the watermark
+         * has entered a new slot of some early rule; until then the answer cannot change. */
+        int moved = t->early_wm == INT64_MIN;
+        for (uint32_t k = 0; k < g->nrules && !moved; k++) {
+            const tl_rule *r = &p->rules[g->rules[k]];
+            moved = r->early && tl_epoch(wm, r->width_ms) != tl_epoch(t->early_wm, r->width_ms);
+        }
+        t->early_wm = wm;
+        tl_series *d = t->dirty_head, *next, *waiting = NULL;
         t->dirty_head = NULL;
         for (; d; d = next) {
             next = d->dirty_next;
+            int fresh = d->dirty == 1;
             d->dirty = 0;
+            if (!fresh && !moved) {
+                d->dirty = 2;
+                d->dirty_next = waiting;
+                waiting = d;
+                continue;
+            }
             int ahead = 0;
             for (uint32_t k = 0; k < g->nrules; k++) {
                 const tl_rule *r = &p->rules[g->rules[k]];
@@ -713,8 +728,18 @@ uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
                 emitted += eval_rule(s, r, d, ep, 1);
                 ahead |= d->last_ts != INT64_MIN && tl_epoch(d->last_ts, r->width_ms) > ep;
             }
-            if (ahead)
-                tl_series_mark_dirty(t, d);
+            if (ahead) {
+                d->dirty = 2;
+                d->dirty_next = waiting;
+                waiting = d;
+            }
+        }
+        /* back on the list, behind anything folded meanwhile (the evaluation above emits
+         * alerts but folds nothing, so the list is still empty here) */
+        for (; waiting; waiting = next) {
+            next = waiting->dirty_next;
+            waiting->dirty_next = t->dirty_head;
+            t->dirty_head = waiting;
         }
         if (!closed_any)
             continue;
@@ -884,6 +909,8 @@ tl_shard *tl_shard_migrate(tl_shard *old, const tl_program *prog, const tl_shard
                 goto oom_rules;
             ns->first_ts = os->first_ts;
             ns->last_ts = os->last_ts;
+            if (os->dirty) /* early firing still owes it a look */
+                tl_series_mark_dirty(nt, ns);
             for (uint32_t k = 0; k < ng->nplans; k++) {
                 const tl_plan *np = &prog->plans[ng->plans[k]];
                 for (uint32_t q = 0; q < ogr->nplans; q++) {
