@@ -312,7 +312,7 @@ int main(int argc, char **argv)
     report("tl_avro_decode", n, tl, off[n]);
     printf("{\"bench\":\"decode_avro\",\"metric\":\"speedup_vs_avro_c\",\"value\":%.2f}\n",
            best_avro / best_tl);
-    printf("decode_avro: %zu events of %.0f bytes: tl_avro_decode %.1f ns/event (%.2f M/s), "
+    fprintf(stderr, "decode_avro: %zu events of %.0f bytes: tl_avro_decode %.1f ns/event (%.2f M/s), "
            "avro-c generic %.1f ns/event (%.2f M/s): %.1fx faster%s\n",
            n, (double)off[n] / (double)n, best_tl / (double)n, (double)n * 1e3 / best_tl,
            best_avro / (double)n, (double)n * 1e3 / best_avro, best_avro / best_tl,

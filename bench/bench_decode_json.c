@@ -302,7 +302,7 @@ int main(int argc, char **argv)
     print_result("jansson", &c, &js);
     double js_eps = (double)n / js.best_s;
     printf("{\"bench\":\"decode_json\",\"metric\":\"speedup_vs_jansson\",\"value\":%.2f}\n", tl_eps / js_eps);
-    printf("decode_json: tripline %.2fM events/s (%.0f ns/event), jansson %.2fM events/s (%.0f ns/event), "
+    fprintf(stderr, "decode_json: tripline %.2fM events/s (%.0f ns/event), jansson %.2fM events/s (%.0f ns/event), "
            "speedup %.1fx; %zu events, %.0f bytes avg, best of %d\n",
            tl_eps / 1e6, 1e9 / tl_eps, js_eps / 1e6, 1e9 / js_eps, tl_eps / js_eps, n,
            (double)c.bytes / (double)n, reps);
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
         goto out;
     }
 #else
-    printf("decode_json: tripline %.2fM events/s (%.0f ns/event); jansson not available, no baseline; "
+    fprintf(stderr, "decode_json: tripline %.2fM events/s (%.0f ns/event); jansson not available, no baseline; "
            "%zu events, %.0f bytes avg, best of %d\n",
            tl_eps / 1e6, 1e9 / tl_eps, n, (double)c.bytes / (double)n, reps);
 #endif
