@@ -698,9 +698,9 @@ uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
          * partition runs ahead) stays on the list, so it is evaluated again as soon as the
          * watermark enters that slot, not only when the slot closes. (Evaluating that future
          * slot now would not be safe: the closing evaluations of the slots before it, which
-         * do not see those events, could resolve what it fired.) */
-        /* A series only waiting for the watermark needs another look only once the watermark
-         * has entered a new slot of some early rule; until then the answer cannot change. */
+         * do not see those events, could resolve what it fired.) Such a waiting series needs
+         * another look only once the watermark has entered a new slot of some early rule;
+         * until then the answer cannot change. */
         int moved = t->early_wm == INT64_MIN;
         for (uint32_t k = 0; k < g->nrules && !moved; k++) {
             const tl_rule *r = &p->rules[g->rules[k]];
