@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "alloc.h"
 #include "json_decode.h"
 #include "json_encode.h"
@@ -47,13 +48,6 @@ static uint64_t rng_next(uint64_t *s)
     x ^= x << 17;
     *s = x;
     return x;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static const char *const services[] = {"checkout-agent", "support-bot", "search-assistant",
@@ -211,13 +205,13 @@ static result run_tripline(const corpus *c, int reps)
         long failures = 0;
         uint64_t sum = 0;
         tl_decode_err err;
-        double t0 = now_s();
+        double t0 = tl_bench_now_s();
         for (size_t i = 0; i < c->n; i++) {
             if (tl_json_decode(c->buf + c->off[i], c->off[i + 1] - c->off[i], &ev, &sc, &err) != 0)
                 failures++;
             sum += (uint64_t)ev.ts_ms + ev.str[TL_S_SERVICE].n + ev.n_flags;
         }
-        double dt = now_s() - t0;
+        double dt = tl_bench_now_s() - t0;
         if (dt < r.best_s)
             r.best_s = dt;
         r.failures += failures;
@@ -234,7 +228,7 @@ static result run_jansson(const corpus *c, int reps)
         long failures = 0;
         uint64_t sum = 0;
         json_error_t jerr;
-        double t0 = now_s();
+        double t0 = tl_bench_now_s();
         for (size_t i = 0; i < c->n; i++) {
             json_t *root = json_loadb(c->buf + c->off[i], c->off[i + 1] - c->off[i], 0, &jerr);
             if (!root) {
@@ -244,7 +238,7 @@ static result run_jansson(const corpus *c, int reps)
             sum += json_object_size(root);
             json_decref(root);
         }
-        double dt = now_s() - t0;
+        double dt = tl_bench_now_s() - t0;
         if (dt < r.best_s)
             r.best_s = dt;
         r.failures += failures;

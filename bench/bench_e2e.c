@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "bench_util.h"
 #include "avro_encode.h"
 #include "cli.h"
 #include "config.h"
@@ -101,13 +102,6 @@ static const tl_kv loader_props[] = {
     {"log_level", "3"},
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* CPU time of the whole process (every thread: the client's, the embedded brokers', the
  * engine's), ns. Sampled at the same instants as the run's start and end, it tells how much
  * CPU an event costs each way, which on a machine with few cores bounds the ratio. */
@@ -124,48 +118,9 @@ static void sleep_us(long us)
     nanosleep(&ts, NULL);
 }
 
-static int conf_set_all(rd_kafka_conf_t *conf, const tl_kv *kv, size_t n)
-{
-    char err[256];
-    if (tl_kafka_conf_set(conf, kv, n, err, sizeof err) < 0) {
-        fprintf(stderr, "bench_e2e: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- machine ------------------------------------------------------------------------------- */
-
-static void cpu_model(char *out, size_t cap)
-{
-    snprintf(out, cap, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0)
-            continue;
-        const char *v = strchr(line, ':');
-        if (!v)
-            break;
-        v++;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        snprintf(out, cap, "%s", v);
-        size_t n = strlen(out);
-        while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-            out[--n] = '\0';
-        break;
-    }
-    fclose(f);
-    /* it goes into a JSON string: keep it plain */
-    for (char *p = out; *p; p++)
-        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-            *p = ' ';
-}
 
 /* ---- loading topics ---------------------------------------------------------------------- */
 
@@ -194,7 +149,7 @@ static loader *loader_new(const char *bootstraps, int fmt)
     char e[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, e, sizeof e) != RD_KAFKA_CONF_OK ||
-        conf_set_all(conf, loader_props, NELEM(loader_props)) < 0) {
+        tl_bench_conf_set(conf, loader_props, NELEM(loader_props), "bench_e2e") < 0) {
         rd_kafka_conf_destroy(conf);
         tl_free(l);
         return NULL;
@@ -377,7 +332,7 @@ static void *base_worker_main(void *arg)
         if (!got)
             continue;
         uint64_t prev = atomic_fetch_add(&b->count, got);
-        int64_t t = now_ns();
+        int64_t t = tl_bench_now_ns();
         if (prev == 0) {
             atomic_store(&b->n0, got);
             atomic_store(&b->t0, t);
@@ -444,8 +399,8 @@ static int run_baseline(const char *bootstraps, const char *group, const char *t
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, e, sizeof e) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "group.id", group, e, sizeof e) != RD_KAFKA_CONF_OK ||
-        conf_set_all(conf, engine_defaults, n_engine_defaults) < 0 ||
-        conf_set_all(conf, quiet_props, NELEM(quiet_props)) < 0) {
+        tl_bench_conf_set(conf, engine_defaults, n_engine_defaults, "bench_e2e") < 0 ||
+        tl_bench_conf_set(conf, quiet_props, NELEM(quiet_props), "bench_e2e") < 0) {
         rd_kafka_conf_destroy(conf);
         goto out;
     }
@@ -478,7 +433,7 @@ static int run_baseline(const char *bootstraps, const char *group, const char *t
         b->w[i].started = 1;
     }
     uint64_t last = 0;
-    int64_t last_change = now_ns();
+    int64_t last_change = tl_bench_now_ns();
     while (atomic_load(&b->count) < total) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(b->rk, 10);
         if (m) {
@@ -487,7 +442,7 @@ static int run_baseline(const char *bootstraps, const char *group, const char *t
             rd_kafka_message_destroy(m);
         }
         uint64_t c = atomic_load(&b->count);
-        int64_t t = now_ns();
+        int64_t t = tl_bench_now_ns();
         if (c != last) {
             last = c;
             last_change = t;
@@ -536,11 +491,11 @@ static void *monitor_main(void *arg)
 {
     monitor *m = arg;
     uint64_t last = 0;
-    int64_t last_change = now_ns();
+    int64_t last_change = tl_bench_now_ns();
     while (!atomic_load(&m->done)) {
         tl_engine_stats s;
         tl_engine_stats_get(m->e, &s);
-        int64_t t = now_ns();
+        int64_t t = tl_bench_now_ns();
         uint64_t done = s.events + s.malformed;
         if (s.messages > 0 && !m->t0) {
             m->t0 = t;
@@ -634,7 +589,7 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
                     cell_result *cr)
 {
     memset(cr, 0, sizeof *cr);
-    int64_t w0 = now_ns();
+    int64_t w0 = tl_bench_now_ns();
     char err[256];
     tl_mock mock;
     if (tl_mock_start(&mock, brokers, err, sizeof err) < 0) {
@@ -698,7 +653,7 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
             fprintf(stderr, "bench_e2e: cannot create %s\n", topic);
             goto out;
         }
-        int64_t p0 = now_ns();
+        int64_t p0 = tl_bench_now_ns();
         if (loader_produce(l, fleet, topic, n) < 0)
             goto out;
         int64_t hi, lo;
@@ -711,7 +666,7 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
                     topic, (long long)hi, (unsigned long long)n, (long long)lo);
             goto out;
         }
-        double load_s = (double)(now_ns() - p0) * 1e-9;
+        double load_s = (double)(tl_bench_now_ns() - p0) * 1e-9;
         run_result rb, rt;
         int order_base_first = (k % 2) == 1;
         for (int step = 0; step < 2; step++) {
@@ -752,7 +707,7 @@ out:
     tl_fleet_destroy(fleet);
     loader_destroy(l);
     tl_mock_stop(&mock);
-    cr->wall_s = (double)(now_ns() - w0) * 1e-9;
+    cr->wall_s = (double)(tl_bench_now_ns() - w0) * 1e-9;
     return rc;
 }
 
@@ -801,7 +756,7 @@ int main(int argc, char **argv)
     tl_log_set_level(TL_LOG_WARN);
 
     char model[256];
-    cpu_model(model, sizeof model);
+    tl_bench_cpu_model(model, sizeof model);
     long nproc = sysconf(_SC_NPROCESSORS_ONLN);
     fprintf(stderr, "bench_e2e: machine: %ld cpus, %s; %d worker threads, %llu events per cell\n", nproc, model,
             threads, (unsigned long long)events);
@@ -818,7 +773,7 @@ int main(int argc, char **argv)
 
     static const int broker_counts[] = {1, 3};
     int rc = 0;
-    int64_t t0 = now_ns();
+    int64_t t0 = tl_bench_now_ns();
     for (int fmt = FMT_JSON; fmt <= FMT_AVRO && rc == 0; fmt++) {
         if (only_fmt >= 0 && fmt != only_fmt)
             continue;
@@ -855,7 +810,7 @@ int main(int argc, char **argv)
                     cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s);
         }
     }
-    fprintf(stderr, "bench_e2e: %s in %.0fs\n", rc ? "FAILED" : "done", (double)(now_ns() - t0) * 1e-9);
+    fprintf(stderr, "bench_e2e: %s in %.0fs\n", rc ? "FAILED" : "done", (double)(tl_bench_now_ns() - t0) * 1e-9);
     tl_program_destroy(prog);
     return rc;
 }

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "avro_encode.h"
 #include "config.h"
 #include "decode.h"
@@ -48,13 +49,6 @@ typedef struct corpus {
     size_t *off, *len;
     size_t n;
 } corpus;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void build(corpus *c, size_t n, int avro)
 {
@@ -109,7 +103,7 @@ static double run(const corpus *c, const tl_decoder *dec, tl_program *prog, uint
     }
     *decoded = 0;
     int64_t wm = INT64_MIN;
-    double t0 = now_s();
+    double t0 = tl_bench_now_s();
     for (size_t i = 0; i < c->n; i++) {
         tl_decode_err err;
         if (tl_decoder_decode(dec, c->buf + c->off[i], c->len[i], &ev, &scr, &err) < 0)
@@ -130,7 +124,7 @@ static double run(const corpus *c, const tl_decoder *dec, tl_program *prog, uint
             tl_shard_evaluate(p.shard, wm);
         }
     }
-    double dt = now_s() - t0;
+    double dt = tl_bench_now_s() - t0;
     *alerts = 0;
     if (prog) {
         tl_shard_stats st;
@@ -345,11 +339,11 @@ static double run_workers(const corpus *c, const tl_decoder *dec, tl_program *pr
         }
     while (atomic_load(&ws.ready) < nw)
         ;
-    double t0 = now_s();
+    double t0 = tl_bench_now_s();
     atomic_store(&ws.go, 1);
     for (uint32_t k = 0; k < nw; k++)
         pthread_join(w[k].th, NULL);
-    double dt = now_s() - t0;
+    double dt = tl_bench_now_s() - t0;
     *alerts = 0;
     *decoded = 0;
     for (uint32_t k = 0; k < nw; k++) {

@@ -127,6 +127,7 @@
 
 #include "alert.h"
 #include "alloc.h"
+#include "bench_util.h"
 #include "avro_encode.h"
 #include "cli.h"
 #include "config.h"
@@ -266,13 +267,6 @@ typedef struct bench {
     _Atomic int engine_exited, reader_stop, failed;
 } bench;
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static int64_t cpu_ns(clockid_t id)
 {
     struct timespec ts;
@@ -313,46 +307,7 @@ static int64_t rng_gap_ns(uint64_t *s, double rate)
     return (int64_t)(-log(u) / rate * 1e9);
 }
 
-static int conf_set_all(rd_kafka_conf_t *conf, const tl_kv *kv, size_t n)
-{
-    char err[256];
-    if (tl_kafka_conf_set(conf, kv, n, err, sizeof err) < 0) {
-        fprintf(stderr, "bench_latency: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- machine ------------------------------------------------------------------------------- */
-
-static void cpu_model(char *out, size_t cap)
-{
-    snprintf(out, cap, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0)
-            continue;
-        const char *v = strchr(line, ':');
-        if (!v)
-            break;
-        v++;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        snprintf(out, cap, "%s", v);
-        size_t n = strlen(out);
-        while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-            out[--n] = '\0';
-        break;
-    }
-    fclose(f);
-    /* it goes into a JSON string: keep it plain */
-    for (char *p = out; *p; p++)
-        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-            *p = ' ';
-}
 
 /* ---- matching alerts to probes -------------------------------------------------------------- */
 
@@ -386,7 +341,7 @@ static void on_alert(void *ctx, const tl_alert *a)
         return;
     int64_t k = probe_index(a->service, strlen(a->service));
     if (k >= 0 && (uint64_t)k < b->cap)
-        set_once(&b->probes[k].emit_ns, now_ns());
+        set_once(&b->probes[k].emit_ns, tl_bench_now_ns());
 }
 
 /* The string value of top-level key `key` in a JSON alert. The alert encoder writes "alert",
@@ -443,7 +398,7 @@ static void *reader_main(void *arg)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(b->rd, 20);
         if (!m)
             continue;
-        int64_t t = now_ns();
+        int64_t t = tl_bench_now_ns();
         if (m->err)
             fprintf(stderr, "bench_latency: reader: %s\n", rd_kafka_message_errstr(m));
         else
@@ -458,7 +413,7 @@ static rd_kafka_t *reader_new(const char *bootstraps)
     char e[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, e, sizeof e) != RD_KAFKA_CONF_OK ||
-        conf_set_all(conf, reader_props, NELEM(reader_props)) < 0) {
+        tl_bench_conf_set(conf, reader_props, NELEM(reader_props), "bench_latency") < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -497,7 +452,7 @@ static rd_kafka_t *producer_new(const char *bootstraps, bench *b, const tl_kv *p
     char e[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, e, sizeof e) != RD_KAFKA_CONF_OK ||
-        conf_set_all(conf, props, nprops) < 0) {
+        tl_bench_conf_set(conf, props, nprops, "bench_latency") < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -697,10 +652,10 @@ static int send_probe(bench *b)
         return -1;
     p->ts_ms = ev->ts_ms;
     atomic_store(&b->nprobes, k + 1);
-    p->send_ns = now_ns();
+    p->send_ns = tl_bench_now_ns();
     if (produce(b->pprod, INPUT_TOPIC, tid, (size_t)tn, b->buf, len) < 0)
         return -1;
-    p->pipe_send_ns = now_ns();
+    p->pipe_send_ns = tl_bench_now_ns();
     if (produce(b->pprod, PIPE_TOPIC, NULL, 0, svc, (size_t)sn) < 0)
         return -1;
     rd_kafka_poll(b->pprod, 0);
@@ -726,8 +681,8 @@ static uint64_t backlog(bench *b)
 
 static int wait_assigned(bench *b)
 {
-    int64_t end = now_ns() + ASSIGN_TIMEOUT_S * 1000000000LL;
-    while (now_ns() < end) {
+    int64_t end = tl_bench_now_ns() + ASSIGN_TIMEOUT_S * 1000000000LL;
+    while (tl_bench_now_ns() < end) {
         if (atomic_load(&b->engine_exited))
             return -1;
         tl_engine_stats s;
@@ -745,11 +700,11 @@ static int measure_max(bench *b)
 {
     /* the warm-up starts once the engine folds its first events (its consumer's start-up,
      * offset lookups and first fetches, takes about a second on the mock cluster) */
-    int64_t t_meas = INT64_MAX, t_end = INT64_MAX, give_up = now_ns() + ASSIGN_TIMEOUT_S * 1000000000LL;
+    int64_t t_meas = INT64_MAX, t_end = INT64_MAX, give_up = tl_bench_now_ns() + ASSIGN_TIMEOUT_S * 1000000000LL;
     int measuring = 0;
     uint64_t done0 = 0;
     int64_t wait_ns = 0, now, thr0 = 0, proc0 = 0;
-    while ((now = now_ns()) < t_end) {
+    while ((now = tl_bench_now_ns()) < t_end) {
         if (atomic_load(&b->engine_exited))
             return -1;
         if (t_meas == INT64_MAX) {
@@ -773,7 +728,7 @@ static int measure_max(bench *b)
             sleep_ns(100000);
             rd_kafka_poll(b->prod, 0);
             if (measuring)
-                wait_ns += now_ns() - now;
+                wait_ns += tl_bench_now_ns() - now;
             continue;
         }
         if (pump(b, b->produced + CHUNK) < 0)
@@ -816,7 +771,7 @@ static int run_level(bench *b, level *L, double load, int warm_probe)
     L->load = load;
     L->offered = load * b->base_rate;
     uint64_t late0 = engine_late(b);
-    int64_t t0 = now_ns();
+    int64_t t0 = tl_bench_now_ns();
     int64_t warm_at = warm_probe ? t0 + (int64_t)(b->warm_s * 0.25e9) : INT64_MAX;
     int64_t probe_from = t0 + (int64_t)(b->warm_s * 1e9), warm_deadline = probe_from + (int64_t)(b->tail_s * 1e9);
     int64_t probe_to = 0, next_probe = 0;
@@ -824,7 +779,7 @@ static int run_level(bench *b, level *L, double load, int warm_probe)
     uint64_t base = b->produced, done_a = 0, prod_a = 0;
     int phase = 0; /* 0 warm-up, 1 probes, 2 tail */
     for (;;) {
-        int64_t now = now_ns();
+        int64_t now = tl_bench_now_ns();
         if (atomic_load(&b->engine_exited))
             return -1;
         if (now >= warm_at) {
@@ -923,8 +878,8 @@ static void *driver_main(void *arg)
     }
     /* Every input message must have been folded: a backlog that outgrew the mock broker's
      * retention (see top) loses messages before the engine reads them. */
-    int64_t drain_end = now_ns() + DRAIN_TIMEOUT_S * 1000000000LL;
-    while (backlog(b) > 0 && now_ns() < drain_end && !atomic_load(&b->engine_exited)) {
+    int64_t drain_end = tl_bench_now_ns() + DRAIN_TIMEOUT_S * 1000000000LL;
+    while (backlog(b) > 0 && tl_bench_now_ns() < drain_end && !atomic_load(&b->engine_exited)) {
         rd_kafka_poll(b->prod, 0);
         sleep_ns(10000000);
     }
@@ -1148,7 +1103,7 @@ int main(int argc, char **argv)
     tl_log_set_level(TL_LOG_WARN);
 
     char model[256];
-    cpu_model(model, sizeof model);
+    tl_bench_cpu_model(model, sizeof model);
     long nproc = sysconf(_SC_NPROCESSORS_ONLN);
     char overrides[512] = "";
     for (int i = 1; i < nx; i += 2) {
@@ -1162,7 +1117,7 @@ int main(int argc, char **argv)
             b->threads, fmt_names[b->fmt], rules, nx ? ", engine -X " : "", overrides);
 
     int rc = 1, started_reader = 0, started_driver = 0;
-    int64_t t_start = now_ns();
+    int64_t t_start = tl_bench_now_ns();
     pthread_t reader_th, driver_th;
     tl_program *prog = NULL;
     tl_config cfg;
@@ -1341,6 +1296,6 @@ out:
     tl_program_destroy(prog);
     tl_config_fini(&cfg);
     tl_mock_stop(&mock);
-    fprintf(stderr, "bench_latency: %s in %.0fs\n", rc ? "FAILED" : "done", (double)(now_ns() - t_start) * 1e-9);
+    fprintf(stderr, "bench_latency: %s in %.0fs\n", rc ? "FAILED" : "done", (double)(tl_bench_now_ns() - t_start) * 1e-9);
     return rc;
 }

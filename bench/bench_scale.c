@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "route.h"
 #include "rules.h"
 #include "shard.h"
@@ -45,13 +46,6 @@
  * decides their share, and compressing event time further would overstate it. */
 #define EVENTS_PER_EVENT_SEC 100000
 #define CASE_BUDGET_S 20.0 /* a case that has not finished by then stops and says so */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double rss_mib(void)
 {
@@ -138,7 +132,7 @@ static double run(tl_program *prog, const names *svc, size_t nsvc, const names *
     const int64_t t0 = 1800000000000LL;
     uint64_t rng = 88172645463325252ULL;
     size_t pairs = nsvc * ntool, i0 = 0;
-    double start = now_s();
+    double start = tl_bench_now_s();
     *create_ns = 0;
     if (warm) {
         for (size_t pair = 0; pair < pairs; pair++, i0++) {
@@ -153,8 +147,8 @@ static double run(tl_program *prog, const names *svc, size_t nsvc, const names *
             if ((i0 & 1023) == 1023)
                 tl_shard_evaluate(sh, ev.ts_ms);
         }
-        *create_ns = (now_s() - start) * 1e9 / (double)pairs;
-        start = now_s();
+        *create_ns = (tl_bench_now_s() - start) * 1e9 / (double)pairs;
+        start = tl_bench_now_s();
     }
     for (size_t i = 0; i < nev; i++) {
         rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
@@ -169,13 +163,13 @@ static double run(tl_program *prog, const names *svc, size_t nsvc, const names *
         tl_shard_fold(sh, &f, UINT32_MAX);
         if ((i & 1023) == 1023)
             tl_shard_evaluate(sh, ev.ts_ms);
-        if ((i & 65535) == 65535 && now_s() - start > CASE_BUDGET_S) {
+        if ((i & 65535) == 65535 && tl_bench_now_s() - start > CASE_BUDGET_S) {
             nev = i + 1; /* too slow to finish: report the rate over what was done */
             break;
         }
     }
     *nev_io = nev;
-    double dt = now_s() - start;
+    double dt = tl_bench_now_s() - start;
     tl_shard_stats st;
     tl_shard_stats_get(sh, &st);
     *series = st.series;
@@ -215,7 +209,7 @@ static double memory_floor(const tl_program *prog, size_t S, size_t nev)
         table[2 * j + 1] = 1 + i;
     }
     uint64_t rng = 88172645463325252ULL, sum = 0;
-    double start = now_s();
+    double start = tl_bench_now_s();
     for (size_t i = 0; i < nev; i++) {
         rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
         size_t pair = (size_t)((rng >> 11) % S);
@@ -231,7 +225,7 @@ static double memory_floor(const tl_program *prog, size_t S, size_t nev)
         }
         sum += sk[(sum + (rng >> 20)) % sk_bytes]; /* depends on the slot's contents */
     }
-    double ns = (now_s() - start) * 1e9 / (double)nev;
+    double ns = (tl_bench_now_s() - start) * 1e9 / (double)nev;
     if (sum == 42) /* keep the loads */
         fprintf(stderr, " ");
     free(table);
