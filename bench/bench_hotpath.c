@@ -379,15 +379,11 @@ int main(int argc, char **argv)
     int smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
     if (smoke)
         n = 20000;
-    FILE *fp = fopen("rules/support-agent.yaml", "rb");
-    if (!fp) {
-        fprintf(stderr, "bench_hotpath: run from the repository root (rules/support-agent.yaml)\n");
-        return 1;
-    }
     static char pack[1 << 16];
-    size_t plen = fread(pack, 1, sizeof pack - 1, fp);
-    fclose(fp);
-    pack[plen] = '\0';
+    long rd = tl_bench_read_file("rules/support-agent.yaml", pack, sizeof pack, "bench_hotpath");
+    if (rd < 0)
+        return 1;
+    size_t plen = (size_t)rd;
     const char *cut = strstr(pack, "  # --- comparisons with the past");
     size_t first9 = cut ? (size_t)(cut - pack) : plen;
     tl_program *p9 = load(pack, first9), *pall = load(pack, plen);

@@ -264,15 +264,9 @@ static char *rules_pack(int nrules)
 /* Case 3 (see the top): memory per (service, tool) pair with the full pack. */
 static int memory_case(int smoke, const names *svc)
 {
-    FILE *fp = fopen("rules/support-agent.yaml", "rb");
-    if (!fp) {
-        fprintf(stderr, "bench_scale: run from the repository root (rules/support-agent.yaml)\n");
-        return 1;
-    }
     static char pack[1 << 16];
-    size_t plen = fread(pack, 1, sizeof pack - 1, fp);
-    fclose(fp);
-    pack[plen] = '\0';
+    if (tl_bench_read_file("rules/support-agent.yaml", pack, sizeof pack, "bench_scale") < 0)
+        return 1;
     tl_program *p = load(pack);
     if (!p)
         return 1;

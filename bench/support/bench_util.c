@@ -44,6 +44,24 @@ void tl_bench_cpu_model(char *out, size_t cap)
             *p = ' ';
 }
 
+long tl_bench_read_file(const char *path, char *buf, size_t cap, const char *who)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fprintf(stderr, "%s: cannot open %s: run from the repository root\n", who, path);
+        return -1;
+    }
+    size_t n = fread(buf, 1, cap - 1, fp);
+    int full = n == cap - 1 && fgetc(fp) != EOF;
+    fclose(fp);
+    if (full) {
+        fprintf(stderr, "%s: %s is larger than %zu bytes\n", who, path, cap - 1);
+        return -1;
+    }
+    buf[n] = '\0';
+    return (long)n;
+}
+
 int tl_bench_conf_set(rd_kafka_conf_t *conf, const tl_kv *kv, size_t n, const char *who)
 {
     char err[256];

@@ -19,6 +19,9 @@ int64_t tl_bench_now_ns(void);
 double tl_bench_now_s(void);
 /* The CPU's model name from /proc/cpuinfo ("unknown" if none), made safe for a JSON string. */
 void tl_bench_cpu_model(char *out, size_t cap);
+/* Read a whole text file (the rule pack) into buf, NUL-terminated. Its length, or -1 with a
+ * message naming `who` (benches run from the repository root). */
+long tl_bench_read_file(const char *path, char *buf, size_t cap, const char *who);
 /* Set every property; on an error print "<who>: <message>" on stderr and return -1. */
 int tl_bench_conf_set(rd_kafka_conf_t *conf, const tl_kv *kv, size_t n, const char *who);
 
