@@ -9,7 +9,6 @@ static inline tl_mslot *mslots(tl_planstate *st) { return (tl_mslot *)(st + 1); 
 static inline const tl_cslot *ccslots(const tl_planstate *st) { return (const tl_cslot *)(st + 1); }
 static inline const tl_mslot *cmslots(const tl_planstate *st) { return (const tl_mslot *)(st + 1); }
 
-static inline uint32_t slot_of(const tl_plan *plan, int64_t e) { return tl_window_slot(plan, e); }
 
 /* The slot after slot i, around the ring: reads walk consecutive epochs without dividing. */
 static inline uint32_t slot_next(const tl_plan *plan, uint32_t i) { return i + 1 == plan->nslots ? 0 : i + 1; }
@@ -109,7 +108,7 @@ int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, c
                   int64_t low_epoch)
 {
     int64_t e = tl_epoch(c->ts, plan->width_ms);
-    return tl_window_add_at(plan, st, pool, c, e, slot_of(plan, e), low_epoch);
+    return tl_window_add_at(plan, st, pool, c, e, tl_window_slot(plan, e), low_epoch);
 }
 
 int tl_window_add_at(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_contrib *c, int64_t e,
@@ -169,7 +168,7 @@ void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epo
     if (plan->kind == TL_PLAN_COUNTER) {
         const tl_cslot *s = ccslots(st);
         int64_t e = now_epoch - (int64_t)k + 1;
-        for (uint32_t i = slot_of(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+        for (uint32_t i = tl_window_slot(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
             const tl_cslot *x = &s[i];
             if (x->epoch == e) {
                 out->n += x->n;
@@ -180,7 +179,7 @@ void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epo
     }
     const tl_mslot *s = cmslots(st);
     int64_t e = now_epoch - (int64_t)k + 1;
-    for (uint32_t i = slot_of(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+    for (uint32_t i = tl_window_slot(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
         const tl_mslot *x = &s[i];
         if (x->epoch != e)
             continue;
@@ -205,7 +204,7 @@ void tl_window_read_sketch(const tl_plan *plan, const tl_planstate *st, int64_t 
         k = plan->nslots;
     const tl_mslot *s = cmslots(st);
     int64_t e = now_epoch - (int64_t)k + 1;
-    for (uint32_t i = slot_of(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+    for (uint32_t i = tl_window_slot(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
         const tl_mslot *x = &s[i];
         if (x->epoch == e && x->sk)
             tl_sketch_acc_merge(acc, pool, x->sk);
@@ -281,7 +280,7 @@ int tl_window_add_distinct(const tl_plan *plan, tl_planstate *st, tl_hll_pool *p
     int64_t e = tl_epoch(ts, plan->width_ms);
     if (e < low_epoch)
         return 1;
-    tl_mslot *s = &mslots(st)[slot_of(plan, e)];
+    tl_mslot *s = &mslots(st)[tl_window_slot(plan, e)];
     if (s->epoch != e) {
         if (s->epoch > e)
             return 1;
@@ -303,7 +302,7 @@ void tl_window_read_distinct(const tl_plan *plan, const tl_planstate *st, int64_
         k = plan->nslots;
     const tl_mslot *s = cmslots(st);
     int64_t e = now_epoch - (int64_t)k + 1;
-    for (uint32_t i = slot_of(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+    for (uint32_t i = tl_window_slot(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
         const tl_mslot *x = &s[i];
         if (x->epoch == e && x->hll)
             tl_hll_acc_merge(acc, pool, x->hll);
