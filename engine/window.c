@@ -9,7 +9,6 @@ static inline tl_mslot *mslots(tl_planstate *st) { return (tl_mslot *)(st + 1); 
 static inline const tl_cslot *ccslots(const tl_planstate *st) { return (const tl_cslot *)(st + 1); }
 static inline const tl_mslot *cmslots(const tl_planstate *st) { return (const tl_mslot *)(st + 1); }
 
-
 /* The slot after slot i, around the ring: reads walk consecutive epochs without dividing. */
 static inline uint32_t slot_next(const tl_plan *plan, uint32_t i) { return i + 1 == plan->nslots ? 0 : i + 1; }
 
