@@ -179,22 +179,34 @@ static void remove_slot(tl_traces *t, size_t i)
     t->st.open--;
 }
 
-static int cmp_tool(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* attributes.tools: the tool names, sorted, comma-separated. */
+/* attributes.tools: the tool names, sorted (bytewise, as strcmp orders them, each name read
+ * up to a NUL), comma-separated. Built for every trace that closes with a combination rule in
+ * the pack, so it is an insertion sort and copies, not qsort and snprintf. */
 static tl_str tools_text(tl_traces *t, const trec *r)
 {
-    const char *names[TL_COMBO_MAX_TOOLS];
-    char tmp[TL_COMBO_MAX_TOOLS][TOOL_MAX + 1];
+    uint8_t ord[TL_COMBO_MAX_TOOLS], len[TL_COMBO_MAX_TOOLS];
     for (uint8_t i = 0; i < r->ntools; i++) {
-        memcpy(tmp[i], r->tool[i], r->tool_len[i]);
-        tmp[i][r->tool_len[i]] = '\0';
-        names[i] = tmp[i];
+        len[i] = (uint8_t)strnlen(r->tool[i], r->tool_len[i]);
+        uint8_t j = i;
+        for (; j > 0; j--) {
+            uint8_t q = ord[j - 1], m = len[i] < len[q] ? len[i] : len[q];
+            int c = memcmp(r->tool[i], r->tool[q], m);
+            if (c > 0 || (c == 0 && len[i] >= len[q]))
+                break;
+            ord[j] = q;
+        }
+        ord[j] = i;
     }
-    qsort(names, r->ntools, sizeof *names, cmp_tool);
     size_t o = 0;
-    for (uint8_t i = 0; i < r->ntools; i++)
-        o += (size_t)snprintf(t->tools_buf + o, sizeof t->tools_buf - o, "%s%s", i ? "," : "", names[i]);
+    for (uint8_t i = 0; i < r->ntools; i++) {
+        uint8_t q = ord[i];
+        if (o + 1 + len[q] >= sizeof t->tools_buf)
+            break;
+        if (i)
+            t->tools_buf[o++] = ',';
+        memcpy(t->tools_buf + o, r->tool[q], len[q]);
+        o += len[q];
+    }
     return tl_str_make(t->tools_buf, o);
 }
 
