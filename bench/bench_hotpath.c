@@ -10,11 +10,15 @@
  * Workers: the whole pack again with 1 and then 2 worker threads, set up as the engine sets
  * them up. Events are split between workers by trace id (input partitions are keyed by trace
  * id and each partition belongs to one worker); each series belongs to the worker its key
- * hash names (tl_series_owner), so a worker folds what it owns and ships every other
- * contribution through an SPSC ring (xfer.h) to the owner, which drains its rings between
- * events and at every batch end, as engine.c does. Each worker evaluates its shard every
- * 1024 events. The 2-worker rate over the 1-worker rate (same code, same run) is the scaling
- * figure; per-core cost is wall time x workers / events.
+ * hash names (tl_series_owner), so a worker folds what it owns, pre-aggregates the rest per
+ * series in a combiner per owner (combine.h) and sends the deltas through an SPSC ring
+ * (xfer.h) at each batch end of 1024 events, before it publishes its event time; the owner
+ * drains its rings when it waits and at every batch end, then evaluates its shard, as
+ * engine.c does. The 2-worker rate over the 1-worker rate (same code, same run) is the
+ * scaling figure; per-core cost is wall time x workers / events.
+ *
+ * Baseline for the scaling: two independent one-thread pipelines over the same split, with
+ * nothing shared (run_independent): what this machine gives two threads doing this work.
  *
  * Output: one JSON object per case on stdout, a summary on stderr. `--smoke` runs a tiny size.
  * Threading: the main thread builds the corpora; the worker cases start their own threads.
@@ -29,6 +33,7 @@
 
 #include "bench_util.h"
 #include "avro_encode.h"
+#include "combine.h"
 #include "config.h"
 #include "decode.h"
 #include "fleet.h"
@@ -239,6 +244,11 @@ struct wk {
     tl_shard *shard;
     tl_traces *traces;
     tl_fold_key *keys; /* decoded ring records' keys (ngroups) */
+    tl_combiner *comb[MAX_W]; /* deltas for owner o's series (combine.h), as engine.c */
+    struct out_ctx {
+        struct wk *w;
+        uint32_t o;
+    } out_ctx[MAX_W];
     uint64_t decoded;
     pthread_t th;
 };
@@ -251,16 +261,37 @@ static void wk_drain(wk *w)
         const void *rec;
         size_t len;
         while (r && (rec = tl_ring_peek(r, &len))) {
-            tl_fold f;
-            tl_xfer_fold_decode(rec, &f, w->keys, w->id, ws->prog->filter_words);
-            tl_shard_fold(w->shard, &f, w->id);
+            if (tl_xfer_type(rec) == TL_XFER_MERGE) {
+                tl_xfer_merge m;
+                tl_xfer_merge_decode(rec, &m);
+                tl_shard_merge(w->shard, &m);
+            } else {
+                tl_fold f;
+                tl_xfer_fold_decode(rec, &f, w->keys, w->id, ws->prog->filter_words);
+                tl_shard_fold(w->shard, &f, w->id);
+            }
             tl_ring_consume(r);
         }
     }
 }
 
-/* Route and fold: what this worker owns here, the rest into the owners' rings. Sets f->fbits
- * even when no series is keyed (the trace matcher needs them). */
+static void *wk_reserve(void *ctx, size_t n)
+{
+    struct out_ctx *c = ctx;
+    wk *w = c->w;
+    tl_ring *r = w->ws->ring[w->id][c->o];
+    void *buf;
+    while (!(buf = tl_ring_reserve(r, n))) { /* backpressure, as engine.c */
+        tl_ring_publish(r);
+        wk_drain(w);
+        sched_yield();
+    }
+    return buf;
+}
+
+/* Route and fold: what this worker owns here; the rest into its combiners (or, when they do
+ * not take it, as FOLD records into the owners' rings), as engine.c. Sets f->fbits even when
+ * no series is keyed (the trace matcher needs them). */
 static void wk_fold(wk *w, const tl_event *ev, tl_fold *fp)
 {
     wset *ws = w->ws;
@@ -270,20 +301,21 @@ static void wk_fold(wk *w, const tl_event *ev, tl_fold *fp)
     if (!nk)
         return;
     uint64_t owners = 0;
-    for (uint32_t k = 0; k < f.nkeys; k++)
-        owners |= 1ull << f.keys[k].owner;
-    owners &= ~(1ull << w->id);
+    for (uint32_t k = 0; k < f.nkeys; k++) {
+        tl_fold_key *fk = &f.keys[k];
+        if (fk->owner == w->id)
+            continue;
+        if (w->comb[fk->owner] && tl_combiner_add(w->comb[fk->owner], &f, fk, wk_reserve, &w->out_ctx[fk->owner]) == 0) {
+            fk->owner = TL_OWNER_NONE;
+            continue;
+        }
+        owners |= 1ull << fk->owner;
+    }
     while (owners) {
         uint32_t o = (uint32_t)__builtin_ctzll(owners);
         owners &= owners - 1;
         size_t sz = tl_xfer_fold_size(&f, o, ws->prog->filter_words);
-        void *buf;
-        while (!(buf = tl_ring_reserve(ws->ring[w->id][o], sz))) { /* backpressure, as engine.c */
-            tl_ring_publish(ws->ring[w->id][o]);
-            wk_drain(w);
-            sched_yield();
-        }
-        tl_xfer_fold_encode(buf, &f, o, ws->prog->filter_words);
+        tl_xfer_fold_encode(wk_reserve(&w->out_ctx[o], sz), &f, o, ws->prog->filter_words);
     }
     tl_shard_fold(w->shard, &f, w->id);
 }
@@ -294,11 +326,17 @@ static void wk_synth(void *ctx, const tl_event *ev)
     wk_fold(ctx, ev, &f);
 }
 
+/* Contributions first (the combiners' deltas, then the rings), then the event time they lead
+ * to, as engine.c does at a batch end. */
 static void wk_publish(wk *w, int64_t ts)
 {
-    for (uint32_t o = 0; o < w->ws->nw; o++)
-        if (w->ws->ring[w->id][o])
-            tl_ring_publish(w->ws->ring[w->id][o]);
+    for (uint32_t o = 0; o < w->ws->nw; o++) {
+        if (!w->ws->ring[w->id][o])
+            continue;
+        if (w->comb[o] && tl_combiner_pending(w->comb[o]))
+            tl_combiner_flush(w->comb[o], wk_reserve, &w->out_ctx[o]);
+        tl_ring_publish(w->ws->ring[w->id][o]);
+    }
     atomic_store_explicit(&w->ws->pub_ts[w->id], ts, memory_order_release);
 }
 
@@ -345,8 +383,6 @@ static void *wk_main(void *arg)
             tl_traces_observe(w->traces, &ev, f.fbits, wk_synth, w);
         if (ev.ts_ms > wm)
             wm = ev.ts_ms;
-        if ((j & 63) == 63)
-            wk_publish(w, wm);
         if ((j & 1023) == 1023) { /* batch end: apply what others sent, then evaluate */
             if (w->traces)
                 tl_traces_expire(w->traces, wm, wk_synth, w);
@@ -387,11 +423,15 @@ static double run_workers(const corpus *c, const tl_decoder *dec, tl_program *pr
             exit(1);
         }
         ws.w[k] = &w[k];
-        for (uint32_t o = 0; o < nw; o++)
-            if (o != k && !(ws.ring[k][o] = tl_ring_new(RING_BYTES))) {
+        for (uint32_t o = 0; o < nw; o++) {
+            if (o == k)
+                continue;
+            w[k].out_ctx[o] = (struct out_ctx){&w[k], o};
+            if (!(ws.ring[k][o] = tl_ring_new(RING_BYTES)) || !(w[k].comb[o] = tl_combiner_new(prog, 0))) {
                 fprintf(stderr, "bench_hotpath: out of memory\n");
                 exit(1);
             }
+        }
     }
     /* split by trace id, as partitions keyed by trace id assigned to workers would */
     for (size_t i = 0; i < c->n; i++) {
@@ -425,8 +465,10 @@ static double run_workers(const corpus *c, const tl_decoder *dec, tl_program *pr
         tl_shard_destroy(w[k].shard);
         free(w[k].idx);
         free(w[k].keys);
-        for (uint32_t o = 0; o < nw; o++)
+        for (uint32_t o = 0; o < nw; o++) {
             tl_ring_destroy(ws.ring[k][o]);
+            tl_combiner_destroy(w[k].comb[o]);
+        }
     }
     return dt * 1e9 / (double)c->n;
 }
@@ -499,7 +541,7 @@ int main(int argc, char **argv)
         double bw[MAX_W + 1] = {0, 1e18, 1e18};
         uint64_t aw[MAX_W + 1] = {0}, dw[MAX_W + 1] = {0};
         double bi[MAX_W + 1] = {0, 1e18, 1e18};
-        for (int rep = 0; rep < (smoke ? 1 : 3); rep++)
+        for (int rep = 0; rep < (smoke ? 1 : 5); rep++)
             for (uint32_t nw = 1; nw <= MAX_W; nw++) {
                 double x = run_workers(&c, dec, pall, nw, &aw[nw], &dw[nw]);
                 bw[nw] = x < bw[nw] ? x : bw[nw];

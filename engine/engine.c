@@ -44,6 +44,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "combine.h"
 #include "decode.h"
 #include "engine.h"
 #include "log.h"
@@ -120,6 +121,11 @@ typedef struct worker {
     tl_json_scratch scratch;
     tl_fold_key *keys;
     tl_ring *out[MAX_WORKERS]; /* to owner o (NULL for self) */
+    tl_combiner *comb[MAX_WORKERS]; /* deltas for owner o's series (NULL for self) */
+    struct out_ctx {
+        struct worker *w;
+        uint32_t o;
+    } out_ctx[MAX_WORKERS];
     tl_ring *in[MAX_WORKERS];  /* from worker s (NULL for self) */
     part *parts;
     uint32_t nparts;
@@ -280,6 +286,7 @@ static void sink(void *ctx, const tl_alert *a)
 /* ---- owner duties ------------------------------------------------------------------------ */
 
 static void fold_synthetic(void *ctx, const tl_event *ev);
+static void push_out(struct worker *w);
 
 static void drain_in(worker *w)
 {
@@ -293,6 +300,10 @@ static void drain_in(worker *w)
         while ((rec = tl_ring_peek(r, &n))) {
             if (tl_xfer_type(rec) == TL_XFER_MARK) {
                 w->applied[s] = tl_xfer_mark_seq(rec);
+            } else if (tl_xfer_type(rec) == TL_XFER_MERGE) {
+                tl_xfer_merge m;
+                tl_xfer_merge_decode(rec, &m);
+                tl_shard_merge(w->shard, &m);
             } else {
                 tl_fold f;
                 tl_xfer_fold_decode(rec, &f, w->keys, w->id, w->prog->filter_words);
@@ -400,6 +411,7 @@ static void owner_duties(worker *w, int64_t now)
     atomic_store_explicit(&w->s_capped, ss.capped, memory_order_relaxed);
     complete_passes(w);
     store_offsets(w, now, atomic_load(&e->stopping) || atomic_load(&e->hold));
+    push_out(w);
 }
 
 /* ---- consuming ----------------------------------------------------------------------------- */
@@ -456,8 +468,28 @@ static int decode_or_dead_letter(worker *w, batch *b, const rd_kafka_message_t *
     return -1;
 }
 
-/* Route one event and fold it: the contributions this worker owns here, the others into
- * the rings of their owners. */
+static void *reserve_out(void *ctx, size_t n)
+{
+    struct out_ctx *c = ctx;
+    return ring_reserve(c->w, c->o, n);
+}
+
+/* Send what the combiners hold and make everything written to the rings visible. Before a
+ * batch's MARK, and after the owner duties (whose trace expiry may fold synthetic events). */
+static void push_out(worker *w)
+{
+    for (uint32_t o = 0; o < w->eng->nw; o++) {
+        if (!w->out[o])
+            continue;
+        if (w->comb[o] && tl_combiner_pending(w->comb[o]))
+            tl_combiner_flush(w->comb[o], reserve_out, &w->out_ctx[o]);
+        tl_ring_publish(w->out[o]);
+    }
+}
+
+/* Route one event and fold it: the contributions this worker owns here; those of other
+ * owners' series into this worker's combiner for that owner (combine.h), or, when it does not
+ * take them, as FOLD records into the owner's ring. */
 static void fold_routed(worker *w, const tl_event *ev, tl_fold *f)
 {
     tl_engine *e = w->eng;
@@ -465,9 +497,16 @@ static void fold_routed(worker *w, const tl_event *ev, tl_fold *f)
         return;
     if (e->nw > 1) {
         uint64_t owners = 0;
-        for (uint32_t k = 0; k < f->nkeys; k++)
-            owners |= 1ull << f->keys[k].owner;
-        owners &= ~(1ull << w->id);
+        for (uint32_t k = 0; k < f->nkeys; k++) {
+            tl_fold_key *fk = &f->keys[k];
+            if (fk->owner == w->id)
+                continue;
+            if (w->comb[fk->owner] && tl_combiner_add(w->comb[fk->owner], f, fk, reserve_out, &w->out_ctx[fk->owner]) == 0) {
+                fk->owner = TL_OWNER_NONE; /* taken: no FOLD record, and not ours to fold */
+                continue;
+            }
+            owners |= 1ull << fk->owner;
+        }
         while (owners) {
             uint32_t o = (uint32_t)__builtin_ctzll(owners);
             owners &= owners - 1;
@@ -667,6 +706,7 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
     }
     w->seq++;
     w->b_count++;
+    push_out(w);
     for (uint32_t o = 0; o < e->nw; o++) {
         if (!w->out[o])
             continue;
@@ -745,13 +785,25 @@ static void swap_rules(worker *w)
         w->swap_failed = 1;
         return;
     }
-    tl_shard *ns = tl_shard_migrate(w->shard, np, &so);
+    tl_combiner *comb[MAX_WORKERS] = {0};
+    int comb_ok = 1;
+    for (uint32_t o = 0; o < e->nw; o++)
+        if (w->out[o] && !(comb[o] = tl_combiner_new(np, 0)))
+            comb_ok = 0;
+    tl_shard *ns = comb_ok ? tl_shard_migrate(w->shard, np, &so) : NULL;
     if (!ns) {
         tl_free(keys);
         tl_traces_destroy(traces);
         tl_router_fini(&router);
+        for (uint32_t o = 0; o < e->nw; o++)
+            tl_combiner_destroy(comb[o]);
         w->swap_failed = 1;
         return;
+    }
+    push_out(w); /* deltas of the old rules (normally none: the rings were drained) */
+    for (uint32_t o = 0; o < e->nw; o++) {
+        tl_combiner_destroy(w->comb[o]);
+        w->comb[o] = comb[o];
     }
     w->shard = ns;
     tl_router_fini(&w->router);
@@ -801,8 +853,10 @@ static void *worker_main(void *arg)
             now = wall_ms();
             if (n > 0 || w->held)
                 process_batch(w, msgs, n > 0 ? n : 0, now);
-            else
+            else {
+                push_out(w); /* contributions first, then the watermark they lead to */
                 publish_watermark(w, now); /* idle partitions stop holding the watermark back */
+            }
         } else {
             sleep_ms(1);
         }
@@ -1106,6 +1160,9 @@ tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err
                 goto oom;
             e->w[s].out[o] = r;
             e->w[o].in[s] = r;
+            e->w[s].out_ctx[o] = (struct out_ctx){&e->w[s], o};
+            if (!(e->w[s].comb[o] = tl_combiner_new(e->prog, 0)))
+                goto oom;
         }
     }
     return e;
@@ -1261,6 +1318,8 @@ void tl_engine_destroy(tl_engine *e)
     for (uint32_t i = 0; e->w && i < e->nw; i++) {
         worker *w = &e->w[i];
         tl_shard_destroy(w->shard);
+        for (uint32_t o = 0; o < e->nw; o++)
+            tl_combiner_destroy(w->comb[o]);
         tl_traces_destroy(w->traces);
         tl_router_fini(&w->router);
         tl_free(w->scratch.buf);

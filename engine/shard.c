@@ -17,6 +17,7 @@
 #include "shard.h"
 #include "timefmt.h"
 #include "window.h"
+#include "xfer.h"
 
 /* At most this many slot boundaries are evaluated in one catch-up. */
 #define MAX_CATCH_UP 100000
@@ -174,6 +175,42 @@ void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
             tl_series_mark_dirty(t, se);
         }
     }
+}
+
+void tl_shard_merge(tl_shard *s, const tl_xfer_merge *m)
+{
+    const tl_plan *pl = &s->prog->plans[m->plan];
+    tl_series_table *t = &s->tables[m->group];
+    int created;
+    tl_series *se = tl_series_get(t, m->hash, m->key, m->key_len, &created);
+    if (!se)
+        return; /* out of memory: nothing can be merged for this key */
+    tl_planstate *st = tl_series_at(se, pl->offset);
+    if (se->overflow)
+        s->st.overflowed += m->events;
+    int any = 0;
+    for (uint32_t i = 0; i < m->nslots; i++) {
+        const tl_delta_slot *d = &m->slot[i];
+        int rc = tl_window_merge(pl, st, s->pool, d, s->low_epoch[m->plan]);
+        if (rc == 1) {
+            s->st.late += d->n;
+            continue;
+        }
+        s->st.sketch_full += rc == 2;
+        s->st.folded += d->n;
+        any = 1;
+    }
+    if (!any)
+        return;
+    for (uint32_t i = 0; i < m->nex; i++)
+        tl_window_merge_exemplar(pl, st, &m->ex[i]);
+    if (m->first_ts < s->min_ts)
+        s->min_ts = m->first_ts;
+    if (m->last_ts > se->last_ts)
+        se->last_ts = m->last_ts;
+    if (m->first_ts < se->first_ts)
+        se->first_ts = m->first_ts;
+    tl_series_mark_dirty(t, se);
 }
 
 /* ---- evaluation -------------------------------------------------------------------------- */

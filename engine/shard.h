@@ -27,6 +27,9 @@
 #include "program.h"
 
 /* One event's contribution, as routed to the owners of its series. */
+/* A key's owner when its contribution was already taken elsewhere (combine.h). */
+#define TL_OWNER_NONE (UINT32_MAX - 1)
+
 typedef struct tl_fold_key {
     uint32_t group;
     uint32_t owner;
@@ -77,6 +80,10 @@ void tl_shard_destroy(tl_shard *s);
 
 /* Apply the keys of `f` whose owner is `owner` (pass UINT32_MAX for all). */
 void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner);
+
+/* Merge what another worker pre-aggregated for one of this shard's series (combine.h). */
+struct tl_xfer_merge;
+void tl_shard_merge(tl_shard *s, const struct tl_xfer_merge *m);
 
 /* Evaluate at watermark `wm`. Returns the number of alerts emitted. */
 uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm);

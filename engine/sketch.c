@@ -18,7 +18,8 @@
  * Chunk invariants: a chunk holds PAIRS slots filled from slot 0 upwards; count == 0 marks an
  * unused slot (a used pair always has count >= 1). Only the head chunk of a chain may have
  * unused slots: a new chunk is pushed at the head when the head is full. A pair whose count
- * reached UINT32_MAX is left alone and a second pair for the same bin is started; readers
+ * cannot take what is added (it would pass UINT32_MAX) is left alone and a second pair for the
+ * same bin is started; readers
  * simply sum pairs. Chunks live in fixed blocks of BLOCK_CHUNKS that are never moved or
  * freed before the pool is destroyed, so a chunk index stays valid; freed chunks go on a
  * singly linked free list threaded through `next`.
@@ -194,9 +195,10 @@ static uint32_t chunk_get(tl_sketch_pool *pool, uint32_t next)
 
 /* ---- sketches ------------------------------------------------------------------------ */
 
-int tl_sketch_add(tl_sketch_pool *pool, tl_sketch_ref *s, double v)
+int tl_sketch_add(tl_sketch_pool *pool, tl_sketch_ref *s, double v) { return tl_sketch_add_bin(pool, s, tl_sketch_bin(v), 1); }
+
+int tl_sketch_add_bin(tl_sketch_pool *pool, tl_sketch_ref *s, uint16_t bin, uint32_t n)
 {
-    uint16_t bin = tl_sketch_bin(v);
     uint32_t head = *s;
     int free_slot = -1;
     /* Linear scan (see "Cost" above); the head chunk comes first and is the only one with
@@ -208,8 +210,8 @@ int tl_sketch_add(tl_sketch_pool *pool, tl_sketch_ref *s, double v)
                 free_slot = i;
                 break;
             }
-            if (c->bin[i] == bin && c->count[i] != UINT32_MAX) {
-                c->count[i]++;
+            if (c->bin[i] == bin && c->count[i] <= UINT32_MAX - n) {
+                c->count[i] += n;
                 return 0;
             }
         }
@@ -224,8 +226,23 @@ int tl_sketch_add(tl_sketch_pool *pool, tl_sketch_ref *s, double v)
     }
     chunk *h = chunk_at(pool, head);
     h->bin[free_slot] = bin;
-    h->count[free_slot] = 1;
+    h->count[free_slot] = n;
     return 0;
+}
+
+uint32_t tl_sketch_pairs(const tl_sketch_pool *pool, tl_sketch_ref s, uint16_t *bins, uint32_t *counts)
+{
+    uint32_t n = 0;
+    for (uint32_t ref = s; ref;) {
+        const chunk *c = chunk_at(pool, ref);
+        for (int i = 0; i < PAIRS && c->count[i]; i++, n++)
+            if (bins) {
+                bins[n] = c->bin[i];
+                counts[n] = c->count[i];
+            }
+        ref = c->next;
+    }
+    return n;
 }
 
 void tl_sketch_clear(tl_sketch_pool *pool, tl_sketch_ref *s)

@@ -50,6 +50,12 @@ size_t tl_sketch_pool_bytes_used(const tl_sketch_pool *pool);
 /* Add one value (weight 1). Returns 0, or -1 if the pool is at its maximum (the value is not
  * recorded; the caller counts it). */
 int tl_sketch_add(tl_sketch_pool *pool, tl_sketch_ref *s, double v);
+/* Add n values of one bin (merging a sketch from another pool). Same return as tl_sketch_add;
+ * n must be at least 1. */
+int tl_sketch_add_bin(tl_sketch_pool *pool, tl_sketch_ref *s, uint16_t bin, uint32_t n);
+/* The (bin, count) pairs of a sketch, into bins/counts (NULL: only count them); returns how
+ * many. A bin may appear more than once (a saturated pair and its successor). */
+uint32_t tl_sketch_pairs(const tl_sketch_pool *pool, tl_sketch_ref s, uint16_t *bins, uint32_t *counts);
 /* Give a sketch's chunks back to the pool; *s becomes 0. */
 void tl_sketch_clear(tl_sketch_pool *pool, tl_sketch_ref *s);
 /* Number of values recorded in a sketch. */

@@ -18,23 +18,25 @@ uint32_t tl_window_state_size(tl_plan_kind kind, uint32_t nslots)
     return (uint32_t)(sizeof(tl_planstate) + slot * nslots);
 }
 
-void tl_window_init(const tl_plan *plan, tl_planstate *st)
+static void init_slots(const tl_plan *plan, tl_planstate *st, uint32_t nslots)
 {
-    memset(st, 0, plan->size);
+    memset(st, 0, tl_window_state_size(plan->kind, nslots));
     for (int i = 0; i < TL_EXEMPLARS; i++)
         st->ex[i].ts = INT64_MIN;
     st->ex_floor = -INFINITY;
     st->ex_oldest = INT64_MIN;
     if (plan->kind == TL_PLAN_COUNTER) {
         tl_cslot *s = cslots(st);
-        for (uint32_t i = 0; i < plan->nslots; i++)
+        for (uint32_t i = 0; i < nslots; i++)
             s[i].epoch = INT64_MIN;
     } else {
         tl_mslot *s = mslots(st);
-        for (uint32_t i = 0; i < plan->nslots; i++)
+        for (uint32_t i = 0; i < nslots; i++)
             s[i].epoch = INT64_MIN;
     }
 }
+
+void tl_window_init(const tl_plan *plan, tl_planstate *st) { init_slots(plan, st, plan->nslots); }
 
 void tl_window_fini(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool)
 {
@@ -103,6 +105,32 @@ static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contr
     st->ex_oldest = oldest;
 }
 
+/* A slot that holds another epoch is taken over for epoch e (its old contents are from a
+ * previous turn of the ring), unless it holds a newer one: then e is too old for the ring and
+ * 1 is returned. */
+static int cslot_claim(tl_cslot *s, int64_t e)
+{
+    if (s->epoch > e)
+        return 1;
+    s->epoch = e;
+    s->n = s->hits = 0;
+    return 0;
+}
+
+static int mslot_claim(const tl_plan *plan, tl_mslot *s, tl_sketch_pool *pool, int64_t e)
+{
+    if (s->epoch > e)
+        return 1;
+    s->epoch = e;
+    s->n = s->nv = 0;
+    s->sum = 0;
+    s->min = INFINITY;
+    s->max = -INFINITY;
+    if (plan->kind == TL_PLAN_SKETCH)
+        tl_sketch_clear(pool, &s->sk);
+    return 0;
+}
+
 int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_contrib *c,
                   int64_t low_epoch)
 {
@@ -118,27 +146,14 @@ int tl_window_add_at(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool
     int rc = 0;
     if (plan->kind == TL_PLAN_COUNTER) {
         tl_cslot *s = &cslots(st)[i];
-        if (s->epoch != e) {
-            if (s->epoch > e)
-                return 1;
-            s->epoch = e;
-            s->n = s->hits = 0;
-        }
+        if (s->epoch != e && cslot_claim(s, e))
+            return 1;
         s->n++;
         s->hits += c->hit ? 1u : 0u;
     } else {
         tl_mslot *s = &mslots(st)[i];
-        if (s->epoch != e) {
-            if (s->epoch > e)
-                return 1;
-            s->epoch = e;
-            s->n = s->nv = 0;
-            s->sum = 0;
-            s->min = INFINITY;
-            s->max = -INFINITY;
-            if (plan->kind == TL_PLAN_SKETCH)
-                tl_sketch_clear(pool, &s->sk);
-        }
+        if (s->epoch != e && mslot_claim(plan, s, pool, e))
+            return 1;
         s->n++;
         if (c->has_value) {
             s->nv++;
@@ -314,4 +329,93 @@ void tl_window_clear_distinct(const tl_plan *plan, tl_planstate *st, tl_hll_pool
     for (uint32_t i = 0; i < plan->nslots; i++)
         if (s[i].hll && (min_epoch == INT64_MAX || s[i].epoch < min_epoch))
             tl_hll_clear(pool, &s[i].hll);
+}
+
+/* ---- deltas (combine.c) -------------------------------------------------------------------- */
+
+uint32_t tl_window_delta_size(tl_plan_kind kind) { return tl_window_state_size(kind, TL_DELTA_SLOTS); }
+
+void tl_window_delta_init(const tl_plan *plan, tl_planstate *st) { init_slots(plan, st, TL_DELTA_SLOTS); }
+
+int tl_window_delta_slot(const tl_plan *plan, const tl_planstate *st, uint32_t i, const tl_sketch_pool *pool,
+                         tl_delta_slot *out, uint16_t *bins, uint32_t *counts)
+{
+    memset(out, 0, sizeof *out);
+    if (plan->kind == TL_PLAN_COUNTER) {
+        const tl_cslot *x = &ccslots(st)[i];
+        if (x->epoch == INT64_MIN)
+            return 0;
+        out->epoch = x->epoch;
+        out->n = x->n;
+        out->hits = x->hits;
+        return 1;
+    }
+    const tl_mslot *x = &cmslots(st)[i];
+    if (x->epoch == INT64_MIN)
+        return 0;
+    out->epoch = x->epoch;
+    out->n = x->n;
+    out->nv = x->nv;
+    out->sum = x->sum;
+    out->min = x->min;
+    out->max = x->max;
+    if (plan->kind == TL_PLAN_SKETCH && x->sk) {
+        out->npairs = tl_sketch_pairs(pool, x->sk, bins, counts);
+        out->bins = bins;
+        out->counts = counts;
+    }
+    return 1;
+}
+
+int64_t tl_window_delta_epoch(const tl_plan *plan, const tl_planstate *st, uint32_t i)
+{
+    return plan->kind == TL_PLAN_COUNTER ? ccslots(st)[i].epoch : cmslots(st)[i].epoch;
+}
+
+void tl_window_delta_reset(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool)
+{
+    if (plan->kind == TL_PLAN_SKETCH)
+        for (uint32_t i = 0; i < TL_DELTA_SLOTS; i++)
+            tl_sketch_clear(pool, &mslots(st)[i].sk);
+    init_slots(plan, st, TL_DELTA_SLOTS);
+}
+
+int tl_window_merge(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_delta_slot *d,
+                    int64_t low_epoch)
+{
+    int64_t e = d->epoch;
+    if (e < low_epoch)
+        return 1;
+    uint32_t i = tl_window_slot(plan, e);
+    if (plan->kind == TL_PLAN_COUNTER) {
+        tl_cslot *s = &cslots(st)[i];
+        if (s->epoch != e && cslot_claim(s, e))
+            return 1;
+        s->n += d->n;
+        s->hits += d->hits;
+        return 0;
+    }
+    tl_mslot *s = &mslots(st)[i];
+    if (s->epoch != e && mslot_claim(plan, s, pool, e))
+        return 1;
+    s->n += d->n;
+    if (!d->nv)
+        return 0;
+    s->nv += d->nv;
+    s->sum += d->sum;
+    if (d->min < s->min)
+        s->min = d->min;
+    if (d->max > s->max)
+        s->max = d->max;
+    int rc = 0;
+    for (uint32_t k = 0; k < d->npairs; k++)
+        if (tl_sketch_add_bin(pool, &s->sk, d->bins[k], d->counts[k]) < 0)
+            rc = 2;
+    return rc;
+}
+
+void tl_window_merge_exemplar(const tl_plan *plan, tl_planstate *st, const tl_exemplar *x)
+{
+    tl_contrib c = {.ts = x->ts, .hit = 1, .has_value = 1, .value = x->v, .trace_id = tl_str_make(x->id, x->len)};
+    exemplar_offer(plan, st, &c, tl_epoch(x->ts, plan->width_ms));
 }

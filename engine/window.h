@@ -122,6 +122,39 @@ void tl_window_clear_distinct(const tl_plan *plan, tl_planstate *st, tl_hll_pool
 uint32_t tl_window_exemplars(const tl_plan *plan, const tl_planstate *st, int64_t since_ms,
                              int64_t until_ms, const char **ids, uint32_t max);
 
+/* ---- deltas: partial aggregates a worker builds for a series another worker owns --------
+ *
+ * combine.c folds the events of one batch into a small per-series copy of a plan state with
+ * TL_DELTA_SLOTS slots (slot e % TL_DELTA_SLOTS; the combiner keeps every epoch it holds
+ * within TL_DELTA_SLOTS consecutive ones), with tl_window_add_at as usual; the owner then
+ * merges each slot with tl_window_merge and each exemplar with tl_window_merge_exemplar.
+ * Merging is exact for counts, sums, min/max and sketches; exemplars are offered to the
+ * owner's choice as if their events had arrived then. */
+#define TL_DELTA_SLOTS 4
+
+typedef struct tl_delta_slot {
+    int64_t epoch;
+    uint32_t n, hits, nv; /* counters: n and hits; field aggregates: n and nv */
+    double sum, min, max;
+    uint32_t npairs;      /* SKETCH plans: (bin, count) pairs */
+    const uint16_t *bins;
+    const uint32_t *counts;
+} tl_delta_slot;
+
+uint32_t tl_window_delta_size(tl_plan_kind kind);
+void tl_window_delta_init(const tl_plan *plan, tl_planstate *st);
+/* Slot i of a delta state into *out (sketch pairs into bins/counts, which must hold
+ * tl_sketch_pairs() of it); 0 if the slot is empty. */
+int tl_window_delta_slot(const tl_plan *plan, const tl_planstate *st, uint32_t i, const tl_sketch_pool *pool,
+                         tl_delta_slot *out, uint16_t *bins, uint32_t *counts);
+/* The epoch slot i of a delta state holds (INT64_MIN: empty). */
+int64_t tl_window_delta_epoch(const tl_plan *plan, const tl_planstate *st, uint32_t i);
+void tl_window_delta_reset(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool);
+/* Merge a delta slot into a series' plan state. Same return codes as tl_window_add. */
+int tl_window_merge(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_delta_slot *d,
+                    int64_t low_epoch);
+void tl_window_merge_exemplar(const tl_plan *plan, tl_planstate *st, const tl_exemplar *x);
+
 static inline int64_t tl_epoch(int64_t ts, int64_t width)
 {
     return ts >= 0 ? ts / width : -((-ts + width - 1) / width);

@@ -111,6 +111,92 @@ void tl_xfer_fold_decode(const void *rec, tl_fold *f, tl_fold_key *keys, uint32_
     }
 }
 
+/* MERGE: header, key, exemplars, then per slot a slot_rec followed by its pairs (counts, then
+ * bins, padded to 8 bytes). */
+typedef struct merge_hdr {
+    uint32_t type;
+    uint32_t group;
+    uint64_t hash;
+    int64_t first_ts, last_ts;
+    uint32_t key_len;
+    uint32_t plan;
+    uint32_t nex;
+    uint32_t nslots;
+    uint32_t events;
+    uint32_t pad;
+} merge_hdr;
+
+typedef struct slot_rec {
+    int64_t epoch;
+    uint32_t n, hits, nv, npairs;
+    double sum, min, max;
+} slot_rec;
+
+static size_t pairs_size(uint32_t npairs) { return al8((size_t)npairs * 6); }
+
+size_t tl_xfer_merge_size(const tl_xfer_merge *m)
+{
+    size_t n = sizeof(merge_hdr) + al8(m->key_len) + (size_t)m->nex * sizeof(tl_exemplar);
+    for (uint32_t i = 0; i < m->nslots; i++)
+        n += sizeof(slot_rec) + pairs_size(m->slot[i].npairs);
+    return n;
+}
+
+void tl_xfer_merge_encode(void *buf, const tl_xfer_merge *m)
+{
+    char *p = buf;
+    merge_hdr *h = (merge_hdr *)p;
+    *h = (merge_hdr){TL_XFER_MERGE, m->group, m->hash, m->first_ts, m->last_ts, m->key_len, m->plan, m->nex, m->nslots, m->events, 0};
+    p += sizeof *h;
+    if (m->key_len)
+        memcpy(p, m->key, m->key_len);
+    p += al8(m->key_len);
+    if (m->nex)
+        memcpy(p, m->ex, m->nex * sizeof(tl_exemplar));
+    p += m->nex * sizeof(tl_exemplar);
+    for (uint32_t i = 0; i < m->nslots; i++) {
+        const tl_delta_slot *d = &m->slot[i];
+        slot_rec *r = (slot_rec *)p;
+        *r = (slot_rec){d->epoch, d->n, d->hits, d->nv, d->npairs, d->sum, d->min, d->max};
+        p += sizeof *r;
+        if (d->npairs) {
+            memcpy(p, d->counts, (size_t)d->npairs * 4);
+            memcpy(p + (size_t)d->npairs * 4, d->bins, (size_t)d->npairs * 2);
+        }
+        p += pairs_size(d->npairs);
+    }
+}
+
+void tl_xfer_merge_decode(const void *rec, tl_xfer_merge *m)
+{
+    const char *p = rec;
+    const merge_hdr *h = (const merge_hdr *)p;
+    m->group = h->group;
+    m->plan = h->plan;
+    m->key_len = h->key_len;
+    m->nex = h->nex;
+    m->nslots = h->nslots;
+    m->events = h->events;
+    m->hash = h->hash;
+    m->first_ts = h->first_ts;
+    m->last_ts = h->last_ts;
+    p += sizeof *h;
+    m->key = p;
+    p += al8(h->key_len);
+    m->ex = (const tl_exemplar *)p;
+    p += h->nex * sizeof(tl_exemplar);
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        const slot_rec *r = (const slot_rec *)p;
+        tl_delta_slot *d = &m->slot[i];
+        *d = (tl_delta_slot){.epoch = r->epoch, .n = r->n, .hits = r->hits, .nv = r->nv, .sum = r->sum,
+                             .min = r->min, .max = r->max, .npairs = r->npairs};
+        p += sizeof *r;
+        d->counts = (const uint32_t *)p;
+        d->bins = (const uint16_t *)(p + (size_t)r->npairs * 4);
+        p += pairs_size(r->npairs);
+    }
+}
+
 size_t tl_xfer_mark_size(void) { return sizeof(mark_rec); }
 
 void tl_xfer_mark_encode(void *buf, uint64_t seq)

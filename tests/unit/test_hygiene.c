@@ -4,8 +4,12 @@
  * The path is the one a worker runs for each message (bench_hotpath.c measures the same
  * one): decode (JSON and Avro, alternating, as on a mixed topic), route through the filters,
  * fold into the windows, per-trace state with its synthesised events, and an evaluation
- * every 1024 events. The events come from the synthetic fleet and are encoded on the fly,
- * so the fleet and the encoders are held to the same rule.
+ * every 1024 events. Series are split between two owners as with two workers: this
+ * worker's own series are folded in place, the other owner's go through the combiner
+ * (combine.h), or as FOLD records, into a ring, and at every batch end the deltas are sent
+ * and the other owner drains the ring (merging them) and evaluates; both owners run on this
+ * one thread so the counters see everything. The events come from the synthetic fleet and
+ * are encoded on the fly, so the fleet and the encoders are held to the same rule.
  *
  * Three independent counters, each of which fails the test if it moves during the measured
  * batch (after a warm-up that lets every series, trace slot and sketch chunk come into being):
@@ -29,15 +33,18 @@
 
 #include "alloc.h"
 #include "avro_encode.h"
+#include "combine.h"
 #include "config.h"
 #include "decode.h"
 #include "decode_err.h"
 #include "fleet.h"
 #include "json_encode.h"
+#include "ring.h"
 #include "route.h"
 #include "rules.h"
 #include "shard.h"
 #include "traces.h"
+#include "xfer.h"
 
 /* ---- lock counting (-Wl,--wrap=...) ------------------------------------------------- */
 
@@ -82,17 +89,67 @@ static uint64_t *thread_allocated(void)
 /* ---- the per-event path ---------------------------------------------------------------- */
 
 typedef struct pipeline {
+    const tl_program *prog;
     tl_router router;
-    tl_shard *shard;
+    tl_shard *shard[2]; /* [0]: this worker's series, [1]: the other owner's */
     tl_traces *traces;
+    tl_combiner *comb;  /* deltas for owner 1 */
+    tl_ring *ring;      /* to owner 1 */
+    tl_fold_key *keys;  /* owner 1's decoded FOLD keys */
 } pipeline;
+
+/* Owner 1's side: apply what arrived. */
+static void drain(pipeline *p)
+{
+    const void *rec;
+    size_t len;
+    while ((rec = tl_ring_peek(p->ring, &len))) {
+        if (tl_xfer_type(rec) == TL_XFER_MERGE) {
+            tl_xfer_merge m;
+            tl_xfer_merge_decode(rec, &m);
+            tl_shard_merge(p->shard[1], &m);
+        } else {
+            tl_fold f;
+            tl_xfer_fold_decode(rec, &f, p->keys, 1, p->prog->filter_words);
+            tl_shard_fold(p->shard[1], &f, 1);
+        }
+        tl_ring_consume(p->ring);
+    }
+}
+
+static void *reserve(void *ctx, size_t n)
+{
+    pipeline *p = ctx;
+    void *buf;
+    while (!(buf = tl_ring_reserve(p->ring, n))) { /* full: let the owner catch up */
+        tl_ring_publish(p->ring);
+        drain(p);
+    }
+    return buf;
+}
+
+/* Route and fold, as engine.c's fold_routed does with two workers. */
+static void fold(pipeline *p, const tl_event *ev, tl_fold *f)
+{
+    tl_router_route(&p->router, ev, f);
+    int ship = 0;
+    for (uint32_t k = 0; k < f->nkeys; k++) {
+        if (f->keys[k].owner != 1)
+            continue;
+        if (tl_combiner_add(p->comb, f, &f->keys[k], reserve, p) == 0)
+            f->keys[k].owner = TL_OWNER_NONE;
+        else
+            ship = 1;
+    }
+    if (ship)
+        tl_xfer_fold_encode(reserve(p, tl_xfer_fold_size(f, 1, p->prog->filter_words)), f, 1, p->prog->filter_words);
+    tl_shard_fold(p->shard[0], f, 0);
+}
 
 static void emit_synth(void *ctx, const tl_event *ev)
 {
-    pipeline *p = ctx;
     tl_fold f;
-    tl_router_route(&p->router, ev, &f);
-    tl_shard_fold(p->shard, &f, UINT32_MAX);
+    fold(ctx, ev, &f);
 }
 
 static tl_program *load_pack(void)
@@ -118,13 +175,21 @@ static void test_steady_state_million_events_no_alloc_no_lock(void **state)
     char err[256];
     tl_decoder *dec = tl_decoder_new(&cfg, err, sizeof err);
     assert_non_null(dec);
-    pipeline p;
-    tl_shard_opts so = {0};
-    p.shard = tl_shard_new(prog, &so);
-    assert_non_null(p.shard);
-    assert_int_equal(tl_router_init(&p.router, prog, 1), 0);
+    pipeline p = {.prog = prog};
+    tl_shard_opts so = {.nowners = 2};
+    p.shard[0] = tl_shard_new(prog, &so);
+    p.shard[1] = tl_shard_new(prog, &so);
+    assert_non_null(p.shard[0]);
+    assert_non_null(p.shard[1]);
+    assert_int_equal(tl_router_init(&p.router, prog, 2), 0);
     p.traces = tl_traces_new(prog, 100000);
+    p.comb = tl_combiner_new(prog, 0);
+    p.ring = tl_ring_new(4u << 20);
+    p.keys = tl_calloc(prog->ngroups + 1, sizeof *p.keys);
     assert_non_null(p.traces);
+    assert_non_null(p.comb);
+    assert_non_null(p.ring);
+    assert_non_null(p.keys);
     /* A healthy fleet at 10 traces/s (~70 events/s): the warm-up covers about two hours of
      * event time, longer than the pack's longest window (1h), so every window has filled and
      * started recycling its slots and sketch chunks; the measured million events are the
@@ -160,14 +225,17 @@ static void test_steady_state_million_events_no_alloc_no_lock(void **state)
                      derr.offset);
         decoded++;
         tl_fold f;
-        tl_router_route(&p.router, &ev, &f);
-        tl_shard_fold(p.shard, &f, UINT32_MAX);
+        fold(&p, &ev, &f);
         tl_traces_observe(p.traces, &ev, f.fbits, emit_synth, &p);
         if (ev.ts_ms > wm)
             wm = ev.ts_ms;
         if ((i & 1023) == 1023) {
             tl_traces_expire(p.traces, wm, emit_synth, &p);
-            tl_shard_evaluate(p.shard, wm);
+            tl_combiner_flush(p.comb, reserve, &p); /* the batch end: deltas, then the owner */
+            tl_ring_publish(p.ring);
+            drain(&p);
+            tl_shard_evaluate(p.shard[0], wm);
+            tl_shard_evaluate(p.shard[1], wm);
         }
     }
     uint64_t allocs = tl_alloc_count() - a0, nlocks = locks - l0, bytes = jem ? *jem - j0 : 0;
@@ -175,6 +243,10 @@ static void test_steady_state_million_events_no_alloc_no_lock(void **state)
                   (unsigned long long)decoded, (unsigned long long)allocs, (unsigned long long)bytes,
                   jem ? "counted" : "not linked", (unsigned long long)nlocks);
     assert_int_equal(decoded, measured);
+    tl_shard_stats s0, s1;
+    tl_shard_stats_get(p.shard[0], &s0);
+    tl_shard_stats_get(p.shard[1], &s1);
+    assert_true(s0.folded > 0 && s1.folded > 0); /* both owners' paths ran */
     assert_int_equal(allocs, 0);
     assert_int_equal(bytes, 0);
     assert_int_equal(nlocks, 0);
@@ -196,7 +268,11 @@ static void test_steady_state_million_events_no_alloc_no_lock(void **state)
     tl_fleet_destroy(fleet);
     tl_traces_destroy(p.traces);
     tl_router_fini(&p.router);
-    tl_shard_destroy(p.shard);
+    tl_shard_destroy(p.shard[0]);
+    tl_shard_destroy(p.shard[1]);
+    tl_combiner_destroy(p.comb);
+    tl_ring_destroy(p.ring);
+    tl_free(p.keys);
     tl_decoder_destroy(dec);
     tl_config_fini(&cfg);
     tl_program_destroy(prog);
