@@ -2,8 +2,9 @@
  *
  * Each worker thread owns one shard. Events are decoded and filtered by whichever worker
  * consumed them (route.c); the contribution of an event to a series is then applied by the
- * series' owner, here. So every series has exactly one writer, and evaluation reads only
- * state its own thread wrote.
+ * series' owner, here: folded event by event (tl_shard_fold), or merged from a delta another
+ * worker pre-aggregated over its batch (tl_shard_merge, combine.h). So every series has
+ * exactly one writer, and evaluation reads only state its own thread wrote.
  *
  * Evaluation (tl_shard_evaluate) is driven by the watermark W (event time) and is
  * deterministic: a rule is evaluated for every series of its group each time W crosses the
