@@ -46,9 +46,13 @@ static int build_kind_lists(tl_filter_ctx *fc, const tl_program *p)
     uint32_t n = 0;
     for (uint32_t k = 0; k <= fc->nkinds; k++) { /* list nkinds: an event of any other kind */
         fc->list_at[k] = n;
-        for (uint32_t f = 0; f < p->nfilters; f++)
-            if (!req[f] || (k < fc->nkinds && tl_str_eq(*req[f], fc->kinds[k])))
-                fc->lists[n++] = f;
+        for (int pred = 0; pred < 2; pred++) { /* numerator-only filters last */
+            if (pred)
+                fc->pred_at[k] = n;
+            for (uint32_t f = 0; f < p->nfilters; f++)
+                if (fc->pred_only[f] == pred && (!req[f] || (k < fc->nkinds && tl_str_eq(*req[f], fc->kinds[k]))))
+                    fc->lists[n++] = f;
+        }
     }
     fc->list_at[fc->nkinds + 1] = n;
     tl_free(req);
@@ -58,12 +62,11 @@ static int build_kind_lists(tl_filter_ctx *fc, const tl_program *p)
 /* Which filters are numerator-only, and the filters that gate each (see filter.h). */
 static int build_gates(tl_filter_ctx *fc, const tl_program *p)
 {
-    uint32_t nf = p->nfilters ? p->nfilters : 1;
+    uint32_t nf = p->nfilters ? p->nfilters : 1, fw = p->filter_words ? p->filter_words : 1;
     fc->pred_only = tl_calloc(nf, 1);
-    fc->gate_at = tl_calloc(nf + 1, sizeof *fc->gate_at);
-    fc->gates = tl_calloc(p->nplans ? p->nplans : 1, sizeof *fc->gates);
+    fc->gate_mask = tl_calloc((size_t)nf * fw, sizeof *fc->gate_mask);
     uint8_t *always = tl_calloc(nf, 1);
-    if (!fc->pred_only || !fc->gate_at || !fc->gates || !always) {
+    if (!fc->pred_only || !fc->gate_mask || !always) {
         tl_free(always);
         return -1;
     }
@@ -81,14 +84,11 @@ static int build_gates(tl_filter_ctx *fc, const tl_program *p)
     for (uint32_t f = 0; f < p->nfilters; f++)
         fc->pred_only[f] = fc->pred_only[f] && !always[f];
     tl_free(always);
-    uint32_t n = 0;
-    for (uint32_t f = 0; f < p->nfilters; f++) {
-        fc->gate_at[f] = n;
-        for (uint32_t i = 0; fc->pred_only[f] && i < p->nplans; i++)
-            if (p->plans[i].pred == (int32_t)f)
-                fc->gates[n++] = p->plans[i].filter;
+    for (uint32_t i = 0; i < p->nplans; i++) {
+        const tl_plan *pl = &p->plans[i];
+        if (pl->pred >= 0 && fc->pred_only[pl->pred])
+            fc->gate_mask[(size_t)pl->pred * fw + (pl->filter >> 6)] |= 1ull << (pl->filter & 63);
     }
-    fc->gate_at[p->nfilters] = n;
     return 0;
 }
 
@@ -102,7 +102,7 @@ int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog)
     fc->atom_val = tl_calloc(aw, sizeof(uint64_t));
     fc->bits = tl_calloc(fw, sizeof(uint64_t));
     if (!fc->atom_done || !fc->atom_val || !fc->bits || tl_regex_scratch_init(&fc->rx) < 0 ||
-        build_kind_lists(fc, prog) < 0 || build_gates(fc, prog) < 0) {
+        build_gates(fc, prog) < 0 || build_kind_lists(fc, prog) < 0) {
         tl_filter_ctx_fini(fc);
         return -1;
     }
@@ -116,8 +116,7 @@ void tl_filter_ctx_fini(tl_filter_ctx *fc)
     tl_free(fc->bits);
     tl_free(fc->lists);
     tl_free(fc->pred_only);
-    tl_free(fc->gates);
-    tl_free(fc->gate_at);
+    tl_free(fc->gate_mask);
     tl_regex_scratch_fini(&fc->rx);
     memset(fc, 0, sizeof *fc);
 }
@@ -265,20 +264,20 @@ void tl_filter_eval(tl_filter_ctx *fc, const tl_event *ev)
     uint32_t k = 0;
     while (k < fc->nkinds && !tl_str_eq(fc->kinds[k], kind))
         k++;
-    for (uint32_t i = fc->list_at[k]; i < fc->list_at[k + 1]; i++) {
+    for (uint32_t i = fc->list_at[k]; i < fc->pred_at[k]; i++) {
         uint32_t f = fc->lists[i];
-        if (!fc->pred_only[f] && node_eval(fc, p->filters[f].root, ev))
+        if (node_eval(fc, p->filters[f].root, ev))
             fc->bits[f >> 6] |= 1ull << (f & 63);
     }
     /* numerators, once their gates are known; a filter never gates a numerator-only one that
      * is itself numerator-only (gates are plan filters), so one pass suffices */
-    for (uint32_t i = fc->list_at[k]; i < fc->list_at[k + 1]; i++) {
+    uint32_t fw = p->filter_words;
+    for (uint32_t i = fc->pred_at[k]; i < fc->list_at[k + 1]; i++) {
         uint32_t f = fc->lists[i];
-        if (!fc->pred_only[f])
-            continue;
-        int open = 0;
-        for (uint32_t g = fc->gate_at[f]; g < fc->gate_at[f + 1] && !open; g++)
-            open = tl_filter_bit(fc->bits, fc->gates[g]);
+        const uint64_t *gm = &fc->gate_mask[(size_t)f * fw];
+        uint64_t open = 0;
+        for (uint32_t w = 0; w < fw; w++)
+            open |= fc->bits[w] & gm[w];
         if (open && node_eval(fc, p->filters[f].root, ev))
             fc->bits[f >> 6] |= 1ull << (f & 63);
     }

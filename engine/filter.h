@@ -33,14 +33,16 @@ typedef struct tl_filter_ctx {
     uint32_t nkinds;      /* kind values some filter requires (at most TL_FILTER_KINDS) */
     tl_str kinds[TL_FILTER_KINDS];
     uint32_t *lists;      /* per kind, then for any other kind: filter ids to walk */
-    uint32_t list_at[TL_FILTER_KINDS + 2]; /* list k is lists[list_at[k] .. list_at[k+1]) */
+    /* list k is lists[list_at[k] .. list_at[k+1]); its numerator-only filters come last, from
+     * pred_at[k] */
+    uint32_t list_at[TL_FILTER_KINDS + 2];
+    uint32_t pred_at[TL_FILTER_KINDS + 1];
     /* Numerator-only filters (a ratio's or count's condition, used by no plan as its filter,
      * no sequence step, no combination rule) matter only when one of their plans' filters
      * matched: they are walked after the others, and only then. */
     uint8_t *pred_only;   /* per filter */
-    uint32_t *gates;      /* per filter: gates[gate_at[f] .. gate_at[f+1]) are the filters of
-                             the plans that use f as their numerator */
-    uint32_t *gate_at;
+    uint64_t *gate_mask;  /* per filter, filter_words words: the filters of the plans that use
+                             it as their numerator (its gates) */
 } tl_filter_ctx;
 
 int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog); /* -1 on OOM */
