@@ -36,21 +36,30 @@ void tl_router_fini(tl_router *r)
 /* Copy a label value into a key, the separator byte replaced by '_'. Labels are a dozen bytes:
  * eight at a time, a word with no separator in it (the usual case) copied as is, rather than
  * a memcpy (GCC emits `rep movs` here, slow to start for so few bytes) and a second pass. */
-static void copy_label(char *dst, const char *src, uint32_t n)
+static inline int copy_word(char *dst, const char *src)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t w, x;
+    memcpy(&w, src, 8);
+    x = w ^ (ones * 0x1f);
+    if ((x - ones) & ~x & highs) /* some byte is the separator */
+        return -1;
+    memcpy(dst, &w, 8);
+    return 0;
+}
+
+static void copy_label(char *dst, const char *src, uint32_t n)
+{
     uint32_t b = 0;
-    for (; b + 8 <= n; b += 8) {
-        uint64_t w, x;
-        memcpy(&w, src + b, 8);
-        x = w ^ (ones * 0x1f);
-        if ((x - ones) & ~x & highs) { /* some byte is the separator */
-            for (int j = 0; j < 8; j++)
-                dst[b + j] = src[b + j] == '\x1f' ? '_' : src[b + j];
-            continue;
-        }
-        memcpy(dst + b, &w, 8);
+    if (n >= 8) {
+        for (; b + 8 <= n; b += 8)
+            if (copy_word(dst + b, src + b) < 0)
+                goto bytes;
+        /* the tail as the last eight bytes, overlapping what is already copied */
+        if (b == n || copy_word(dst + n - 8, src + n - 8) == 0)
+            return;
     }
+bytes:
     for (; b < n; b++)
         dst[b] = src[b] == '\x1f' ? '_' : src[b];
 }

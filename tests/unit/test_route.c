@@ -262,7 +262,8 @@ static void check_routed(const fixture *fx, const tl_event *ev, const tl_fold *f
 static const char *const kinds[] = {"tool_call", "llm_call", "request", "feedback", "Tool_call"};
 static const char *const tools[] = {"search", "get_order_status", "searc", "search ", "refund"};
 static const char *const statuses[] = {"ok", "error", "timeout", "rate_limited", "Error"};
-static const char *const services[] = {"support-bot", "coding-agent", "svc\x1fwith-sep", "", "workflow"};
+static const char *const services[] = {"support-bot", "coding-agent", "svc\x1fwith-sep", "", "workflow",
+                                       "service-name\x1fx", "a-longer-service\x1fname\x1f-with-seps"};
 static const char *const regions[] = {"eu-west-1", "us-east-1", "ap\x1f" "1", ""};
 static const char *const risks[] = {"high", "low", "High", "highest"};
 static const char *const flagset[] = {"retry", "cached", "policy_violation", "retry_later", "escalation"};
