@@ -92,6 +92,67 @@ static int build_gates(tl_filter_ctx *fc, const tl_program *p)
     return 0;
 }
 
+static uint32_t count_atoms(const tl_fnode *n)
+{
+    switch (n->op) {
+    case TL_F_ATOM: return 1;
+    case TL_F_NOT: return count_atoms(n->a);
+    case TL_F_AND:
+    case TL_F_OR: return count_atoms(n->a) + count_atoms(n->b);
+    default: return 0;
+    }
+}
+
+/* Emit the tests of n that lead to t when n is true and f when it is false; returns where
+ * to start. The right operand is emitted first, so the left one can name its entry. */
+static int32_t compile(tl_filter_ctx *fc, uint32_t *nops, const tl_fnode *n, int32_t t, int32_t f)
+{
+    switch (n->op) {
+    case TL_F_TRUE: return t;
+    case TL_F_FALSE: return f;
+    case TL_F_NOT: return compile(fc, nops, n->a, f, t);
+    case TL_F_AND: return compile(fc, nops, n->a, compile(fc, nops, n->b, t, f), f);
+    case TL_F_OR: return compile(fc, nops, n->a, t, compile(fc, nops, n->b, t, f));
+    case TL_F_ATOM: break;
+    }
+    fc->ops[*nops] = (tl_fp_op){n->atom, t, f};
+    return (int32_t)(*nops)++;
+}
+
+static int build_programs(tl_filter_ctx *fc, const tl_program *p)
+{
+    uint32_t total = 0, nops = 0;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        total += count_atoms(p->filters[f].root);
+    uint32_t aw = fc->atom_words ? fc->atom_words : 1;
+    fc->ops = tl_calloc(total ? total : 1, sizeof *fc->ops);
+    fc->entry = tl_calloc(p->nfilters ? p->nfilters : 1, sizeof *fc->entry);
+    fc->kind_done = tl_calloc((size_t)(fc->nkinds + 1) * aw, sizeof(uint64_t));
+    fc->kind_val = tl_calloc((size_t)(fc->nkinds + 1) * aw, sizeof(uint64_t));
+    if (!fc->ops || !fc->entry || !fc->kind_done || !fc->kind_val)
+        return -1;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        fc->entry[f] = compile(fc, &nops, p->filters[f].root, TL_FP_TRUE, TL_FP_FALSE);
+    /* kind atoms whose value is known from the kind list alone: for list k < nkinds the
+     * event's kind is kinds[k]; for list nkinds it is none of them */
+    for (uint32_t a = 0; a < p->natoms; a++) {
+        const tl_atom *at = &p->atoms[a];
+        if (at->op != TL_A_STR_EQ || at->ref.is_attr || at->ref.field != TL_S_KIND)
+            continue;
+        uint32_t i = 0;
+        while (i < fc->nkinds && !tl_str_eq(fc->kinds[i], at->s))
+            i++;
+        if (i == fc->nkinds)
+            continue; /* not a dispatched kind: evaluated when needed */
+        for (uint32_t k = 0; k <= fc->nkinds; k++) {
+            fc->kind_done[(size_t)k * aw + (a >> 6)] |= 1ull << (a & 63);
+            if (k == i)
+                fc->kind_val[(size_t)k * aw + (a >> 6)] |= 1ull << (a & 63);
+        }
+    }
+    return 0;
+}
+
 int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog)
 {
     memset(fc, 0, sizeof *fc);
@@ -102,7 +163,7 @@ int tl_filter_ctx_init(tl_filter_ctx *fc, const tl_program *prog)
     fc->atom_val = tl_calloc(aw, sizeof(uint64_t));
     fc->bits = tl_calloc(fw, sizeof(uint64_t));
     if (!fc->atom_done || !fc->atom_val || !fc->bits || tl_regex_scratch_init(&fc->rx) < 0 ||
-        build_gates(fc, prog) < 0 || build_kind_lists(fc, prog) < 0) {
+        build_gates(fc, prog) < 0 || build_kind_lists(fc, prog) < 0 || build_programs(fc, prog) < 0) {
         tl_filter_ctx_fini(fc);
         return -1;
     }
@@ -117,6 +178,10 @@ void tl_filter_ctx_fini(tl_filter_ctx *fc)
     tl_free(fc->lists);
     tl_free(fc->pred_only);
     tl_free(fc->gate_mask);
+    tl_free(fc->ops);
+    tl_free(fc->entry);
+    tl_free(fc->kind_done);
+    tl_free(fc->kind_val);
     tl_regex_scratch_fini(&fc->rx);
     memset(fc, 0, sizeof *fc);
 }
@@ -229,34 +294,31 @@ static int atom_eval(tl_filter_ctx *fc, const tl_atom *a, const tl_event *ev)
     return 0;
 }
 
-static int node_eval(tl_filter_ctx *fc, const tl_fnode *n, const tl_event *ev)
+/* Run filter f's branch program. */
+static int run(tl_filter_ctx *fc, uint32_t f, const tl_event *ev)
 {
-    switch (n->op) {
-    case TL_F_TRUE: return 1;
-    case TL_F_FALSE: return 0;
-    case TL_F_NOT: return !node_eval(fc, n->a, ev);
-    case TL_F_AND: return node_eval(fc, n->a, ev) && node_eval(fc, n->b, ev);
-    case TL_F_OR: return node_eval(fc, n->a, ev) || node_eval(fc, n->b, ev);
-    case TL_F_ATOM: {
-        uint32_t w = n->atom >> 6;
-        uint64_t m = 1ull << (n->atom & 63);
-        if (fc->atom_done[w] & m)
-            return (fc->atom_val[w] & m) != 0;
-        int v = atom_eval(fc, &fc->prog->atoms[n->atom], ev);
-        fc->atom_done[w] |= m;
-        if (v)
-            fc->atom_val[w] |= m;
-        return v;
+    int32_t pc = fc->entry[f];
+    while (pc >= 0) {
+        const tl_fp_op *op = &fc->ops[pc];
+        uint32_t w = op->atom >> 6;
+        uint64_t m = 1ull << (op->atom & 63);
+        int v;
+        if (fc->atom_done[w] & m) {
+            v = (fc->atom_val[w] & m) != 0;
+        } else {
+            v = atom_eval(fc, &fc->prog->atoms[op->atom], ev);
+            fc->atom_done[w] |= m;
+            if (v)
+                fc->atom_val[w] |= m;
+        }
+        pc = v ? op->t : op->f;
     }
-    }
-    return 0;
+    return pc == TL_FP_TRUE;
 }
 
 void tl_filter_eval(tl_filter_ctx *fc, const tl_event *ev)
 {
     const tl_program *p = fc->prog;
-    memset(fc->atom_done, 0, fc->atom_words * sizeof(uint64_t));
-    memset(fc->atom_val, 0, fc->atom_words * sizeof(uint64_t));
     memset(fc->bits, 0, p->filter_words * sizeof(uint64_t));
     /* the event's kind as the atoms read it (absent reads as ""); list nkinds if no filter
      * requires it */
@@ -264,9 +326,12 @@ void tl_filter_eval(tl_filter_ctx *fc, const tl_event *ev)
     uint32_t k = 0;
     while (k < fc->nkinds && !tl_str_eq(fc->kinds[k], kind))
         k++;
+    size_t aw = fc->atom_words;
+    memcpy(fc->atom_done, fc->kind_done + k * aw, aw * sizeof(uint64_t));
+    memcpy(fc->atom_val, fc->kind_val + k * aw, aw * sizeof(uint64_t));
     for (uint32_t i = fc->list_at[k]; i < fc->pred_at[k]; i++) {
         uint32_t f = fc->lists[i];
-        if (node_eval(fc, p->filters[f].root, ev))
+        if (run(fc, f, ev))
             fc->bits[f >> 6] |= 1ull << (f & 63);
     }
     /* numerators, once their gates are known; a filter never gates a numerator-only one that
@@ -278,7 +343,7 @@ void tl_filter_eval(tl_filter_ctx *fc, const tl_event *ev)
         uint64_t open = 0;
         for (uint32_t w = 0; w < fw; w++)
             open |= fc->bits[w] & gm[w];
-        if (open && node_eval(fc, p->filters[f].root, ev))
+        if (open && run(fc, f, ev))
             fc->bits[f >> 6] |= 1ull << (f & 63);
     }
 }

@@ -5,6 +5,12 @@
  * tl_filter_bit(). All storage is preallocated in tl_filter_ctx, so this is on the per-event
  * path with no allocation.
  *
+ * Filters are compiled at start into branch programs: each atom test names the next test for
+ * true and for false, and the ends are "true" and "false" (a filter tree with and/or/not
+ * becomes one test per atom leaf, short-circuiting as written). Evaluating one is a loop, not
+ * a recursive walk. The atoms `kind == "x"` for the kinds filters dispatch on are known as soon
+ * as the event's kind is: each kind's memo starts from a copy with them filled in.
+ *
  * Semantics: a missing string field reads as the empty string ("" == missing); a numeric
  * comparison on a missing field is false; `flags contains x` is a scan of the event's flags.
  * A numerator-only filter's bit is meaningful only where its plan's filter bit is set (it is
@@ -22,6 +28,15 @@
 /* Dispatch on the event's kind: almost every filter starts with `kind == "..."`, and an
  * event has one kind, so only the filters that can be true for that kind are walked. */
 #define TL_FILTER_KINDS 16
+
+/* One test of a branch program: evaluate atom, go to t if true, f if false (an index, or
+ * TL_FP_TRUE / TL_FP_FALSE at the end). */
+#define TL_FP_FALSE (-1)
+#define TL_FP_TRUE (-2)
+typedef struct tl_fp_op {
+    uint32_t atom;
+    int32_t t, f;
+} tl_fp_op;
 
 typedef struct tl_filter_ctx {
     const tl_program *prog;
@@ -41,6 +56,11 @@ typedef struct tl_filter_ctx {
      * no sequence step, no combination rule) matter only when one of their plans' filters
      * matched: they are walked after the others, and only then. */
     uint8_t *pred_only;   /* per filter */
+    /* branch programs: filter f starts at entry[f] (or is a constant: TL_FP_TRUE/FALSE) */
+    struct tl_fp_op *ops;
+    int32_t *entry;
+    uint64_t *kind_done;  /* per kind list, atom_words words: the kind atoms already known */
+    uint64_t *kind_val;
     uint64_t *gate_mask;  /* per filter, filter_words words: the filters of the plans that use
                              it as their numerator (its gates) */
 } tl_filter_ctx;
