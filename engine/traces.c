@@ -58,9 +58,11 @@ struct tl_traces {
     const tl_program *prog;
     trec *recs;
     uint32_t nrecs, free_head;
-    uint32_t *index; /* record numbers, NONE = empty */
+    uint32_t fresh;   /* records never used are fresh .. nrecs-1 (their pages untouched) */
+    uint32_t *index;  /* record numbers, NONE = empty */
     uint32_t lru_head, lru_tail;
-    size_t cap;      /* power of two >= 2 * nrecs */
+    size_t cap;       /* power of two, at least twice the open traces; grows up to max_cap */
+    size_t max_cap;   /* power of two >= 2 * nrecs */
     tl_filter_ctx fc;
     tl_traces_stats st;
     char tools_buf[TL_COMBO_MAX_TOOLS * (TOOL_MAX + 1) + 1];
@@ -74,9 +76,15 @@ tl_traces *tl_traces_new(const tl_program *prog, uint32_t max_traces)
         return NULL;
     t->prog = prog;
     t->nrecs = max_traces ? max_traces : 1;
-    t->cap = 16;
-    while (t->cap < (size_t)t->nrecs * 2)
-        t->cap *= 2;
+    /* The index starts small and doubles with the open traces: a few hundred are open at a
+     * time in a busy fleet, and an index sized for the maximum (1 MiB at 100,000) makes
+     * every lookup a cache miss. Records are handed out fresh or from the free list (most
+     * recently freed first), so the ones in use stay few and warm, and the pages of records
+     * never needed are never touched. */
+    t->max_cap = 16;
+    while (t->max_cap < (size_t)t->nrecs * 2)
+        t->max_cap *= 2;
+    t->cap = t->max_cap < 4096 ? t->max_cap : 4096;
     t->recs = tl_calloc(t->nrecs, sizeof *t->recs);
     t->index = tl_malloc(t->cap * sizeof *t->index);
     t->pairs = prog->ncombos ? tl_calloc(prog->ncombos, sizeof *t->pairs) : NULL;
@@ -86,9 +94,8 @@ tl_traces *tl_traces_new(const tl_program *prog, uint32_t max_traces)
     }
     for (size_t i = 0; i < t->cap; i++)
         t->index[i] = NONE;
-    for (uint32_t i = 0; i < t->nrecs; i++)
-        t->recs[i].next_free = i + 1 < t->nrecs ? i + 1 : NONE;
-    t->free_head = 0;
+    t->free_head = NONE;
+    t->fresh = 0;
     t->lru_head = t->lru_tail = NONE;
     return t;
 }
@@ -139,6 +146,30 @@ static void lru_append(tl_traces *t, uint32_t rn)
     else
         t->lru_head = rn;
     t->lru_tail = rn;
+}
+
+/* Double the index (rehashing the open traces). -1 on OOM: the old one stays. */
+static int grow_index(tl_traces *t)
+{
+    size_t ncap = t->cap * 2, mask = ncap - 1;
+    uint32_t *ni = tl_malloc(ncap * sizeof *ni);
+    if (!ni)
+        return -1;
+    for (size_t i = 0; i < ncap; i++)
+        ni[i] = NONE;
+    for (size_t i = 0; i < t->cap; i++) {
+        uint32_t rn = t->index[i];
+        if (rn == NONE)
+            continue;
+        size_t j = t->recs[rn].hash & mask;
+        while (ni[j] != NONE)
+            j = (j + 1) & mask;
+        ni[j] = rn;
+    }
+    tl_free(t->index);
+    t->index = ni;
+    t->cap = ncap;
+    return 0;
 }
 
 static size_t find_slot(const tl_traces *t, uint64_t hash, tl_str id, int *found)
@@ -357,13 +388,26 @@ void tl_traces_observe(tl_traces *t, const tl_event *ev, const uint64_t *fbits, 
     int found;
     size_t slot = find_slot(t, hash, id, &found);
     if (!found) {
-        if (t->free_head == NONE) {
+        if (t->free_head == NONE && t->fresh == t->nrecs) {
             t->st.untracked++;
             return;
         }
-        uint32_t rn = t->free_head;
+        if ((t->st.open + 1) * 2 > t->cap && t->cap < t->max_cap) {
+            if (grow_index(t) == 0)
+                slot = find_slot(t, hash, id, &found);
+            else if (t->st.open + 1 >= t->cap) { /* out of memory and no room to probe */
+                t->st.untracked++;
+                return;
+            }
+        }
+        uint32_t rn;
+        if (t->free_head != NONE) {
+            rn = t->free_head;
+            t->free_head = t->recs[rn].next_free;
+        } else {
+            rn = t->fresh++;
+        }
         trec *r = &t->recs[rn];
-        t->free_head = r->next_free;
         memset(r, 0, sizeof *r);
         r->used = 1;
         r->hash = hash;
