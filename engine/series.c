@@ -1,5 +1,7 @@
 /* engine/series.c - series tables (see series.h). */
 #include <string.h>
+/* inlined: a key hash per series lookup is on the per-event path, and keys are short */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "alloc.h"

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* inlined: a trace id hash per event */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "alloc.h"
