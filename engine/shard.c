@@ -45,6 +45,9 @@ struct tl_shard {
     uint32_t *active;       /* per rule: pending + firing instances in this shard */
     int64_t *low_epoch;     /* per plan: oldest epoch accepted */
     slotpos *pos;           /* per plan: the epoch and slot of the last folded timestamp */
+    uint32_t **gfilter;     /* per group: its plans' filters, in the group's plan order (a
+                               fold tests them all; here they are contiguous, not one
+                               dependent load per plan record) */
     tl_shard_stats st;
 };
 
@@ -61,15 +64,22 @@ tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
     s->low_epoch = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->low_epoch);
     s->pos = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->pos); /* lo == hi: empty */
     s->closed = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->closed);
+    s->gfilter = tl_calloc(prog->ngroups ? prog->ngroups : 1, sizeof *s->gfilter);
     s->active = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->active);
     s->pool = tl_sketch_pool_new(opts->sketch_max_bytes);
     s->hll = tl_hll_pool_new(opts->sketch_max_bytes);
-    if (!s->tables || !s->low_epoch || !s->pos || !s->closed || !s->active || !s->pool || !s->hll ||
+    if (!s->tables || !s->low_epoch || !s->pos || !s->closed || !s->gfilter || !s->active || !s->pool || !s->hll ||
         tl_sketch_acc_init(&s->acc) < 0 || tl_hll_acc_init(&s->hacc) < 0)
         goto fail;
-    for (uint32_t g = 0; g < prog->ngroups; g++)
+    for (uint32_t g = 0; g < prog->ngroups; g++) {
         if (tl_series_table_init(&s->tables[g], prog, g, opts->max_series) < 0)
             goto fail;
+        const tl_group *grp = &prog->groups[g];
+        if (!(s->gfilter[g] = tl_calloc(grp->nplans ? grp->nplans : 1, sizeof **s->gfilter)))
+            goto fail;
+        for (uint32_t i = 0; i < grp->nplans; i++)
+            s->gfilter[g][i] = prog->plans[grp->plans[i]].filter;
+    }
     for (uint32_t i = 0; i < prog->nplans; i++)
         s->low_epoch[i] = INT64_MIN;
     for (uint32_t i = 0; i < prog->nrules; i++)
@@ -88,6 +98,10 @@ void tl_shard_destroy(tl_shard *s)
         for (uint32_t g = 0; g < s->prog->ngroups; g++)
             tl_series_table_fini(&s->tables[g], s->pool);
     tl_free(s->tables);
+    if (s->gfilter)
+        for (uint32_t g = 0; g < s->prog->ngroups; g++)
+            tl_free(s->gfilter[g]);
+    tl_free(s->gfilter);
     tl_free(s->low_epoch);
     tl_free(s->pos);
     tl_free(s->closed);
@@ -125,12 +139,13 @@ void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
         if (se->overflow)
             s->st.overflowed++;
         const tl_group *g = &p->groups[fk->group];
+        const uint32_t *gf = s->gfilter[fk->group];
         int any = 0;
         for (uint32_t i = 0; i < g->nplans; i++) {
+            if (!tl_filter_bit(f->fbits, gf[i]))
+                continue;
             uint32_t pid = g->plans[i];
             const tl_plan *pl = &p->plans[pid];
-            if (!tl_filter_bit(f->fbits, pl->filter))
-                continue;
             if (pl->kind == TL_PLAN_DISTINCT) {
                 int rc = tl_window_add_distinct(pl, tl_series_at(se, pl->offset), s->hll, f->ts,
                                                 (f->dmask >> pl->field) & 1, f->dhash[pl->field], s->low_epoch[pid]);
