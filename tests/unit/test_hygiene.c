@@ -204,6 +204,9 @@ static void test_steady_state_million_events_no_alloc_no_lock(void **state)
     const uint64_t warmup = 500000, measured = 1000000;
     uint64_t a0 = 0, l0 = 0, j0 = 0, decoded = 0;
     uint64_t *jem = thread_allocated();
+#ifdef TL_WITH_JEMALLOC
+    assert_non_null(jem); /* linked with jemalloc (every build but ASan): its counter must work */
+#endif
     int64_t wm = INT64_MIN;
     for (uint64_t i = 0; i < warmup + measured; i++) {
         if (i == warmup) {
