@@ -800,7 +800,9 @@ static void swap_rules(worker *w)
         w->swap_failed = 1;
         return;
     }
-    push_out(w); /* deltas of the old rules (normally none: the rings were drained) */
+    /* The old combiners are empty: owner_duties ended with push_out and a held worker folds
+     * nothing since. (Sending their records now could reach an owner that already runs the
+     * new rules, whose plan ids differ.) */
     for (uint32_t o = 0; o < e->nw; o++) {
         tl_combiner_destroy(w->comb[o]);
         w->comb[o] = comb[o];
