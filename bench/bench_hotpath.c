@@ -261,15 +261,7 @@ static void wk_drain(wk *w)
         const void *rec;
         size_t len;
         while (r && (rec = tl_ring_peek(r, &len))) {
-            if (tl_xfer_type(rec) == TL_XFER_MERGE) {
-                tl_xfer_merge m;
-                tl_xfer_merge_decode(rec, &m);
-                tl_shard_merge(w->shard, &m);
-            } else {
-                tl_fold f;
-                tl_xfer_fold_decode(rec, &f, w->keys, w->id, ws->prog->filter_words);
-                tl_shard_fold(w->shard, &f, w->id);
-            }
+            tl_xfer_apply(rec, w->shard, w->keys, w->id, ws->prog->filter_words);
             tl_ring_consume(r);
         }
     }

@@ -298,17 +298,10 @@ static void drain_in(worker *w)
         size_t n;
         const void *rec;
         while ((rec = tl_ring_peek(r, &n))) {
-            if (tl_xfer_type(rec) == TL_XFER_MARK) {
+            if (tl_xfer_type(rec) == TL_XFER_MARK)
                 w->applied[s] = tl_xfer_mark_seq(rec);
-            } else if (tl_xfer_type(rec) == TL_XFER_MERGE) {
-                tl_xfer_merge m;
-                tl_xfer_merge_decode(rec, &m);
-                tl_shard_merge(w->shard, &m);
-            } else {
-                tl_fold f;
-                tl_xfer_fold_decode(rec, &f, w->keys, w->id, w->prog->filter_words);
-                tl_shard_fold(w->shard, &f, w->id);
-            }
+            else
+                tl_xfer_apply(rec, w->shard, w->keys, w->id, w->prog->filter_words);
             tl_ring_consume(r);
         }
     }

@@ -197,6 +197,26 @@ void tl_xfer_merge_decode(const void *rec, tl_xfer_merge *m)
     }
 }
 
+int tl_xfer_apply(const void *rec, tl_shard *s, tl_fold_key *keys, uint32_t owner, uint32_t filter_words)
+{
+    switch (tl_xfer_type(rec)) {
+    case TL_XFER_FOLD: {
+        tl_fold f;
+        tl_xfer_fold_decode(rec, &f, keys, owner, filter_words);
+        tl_shard_fold(s, &f, owner);
+        return 0;
+    }
+    case TL_XFER_MERGE: {
+        tl_xfer_merge m;
+        tl_xfer_merge_decode(rec, &m);
+        tl_shard_merge(s, &m);
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
 size_t tl_xfer_mark_size(void) { return sizeof(mark_rec); }
 
 void tl_xfer_mark_encode(void *buf, uint64_t seq)

@@ -46,6 +46,10 @@ size_t tl_xfer_merge_size(const tl_xfer_merge *m);
 void tl_xfer_merge_encode(void *buf, const tl_xfer_merge *m);
 void tl_xfer_merge_decode(const void *rec, tl_xfer_merge *m);
 
+/* Apply a FOLD or MERGE record to the owner's shard (keys: scratch of ngroups entries for a
+ * FOLD's keys). Returns 0, or -1 for any other record type (a MARK: the caller's business). */
+int tl_xfer_apply(const void *rec, tl_shard *s, tl_fold_key *keys, uint32_t owner, uint32_t filter_words);
+
 size_t tl_xfer_mark_size(void);
 void tl_xfer_mark_encode(void *buf, uint64_t seq);
 

@@ -94,17 +94,8 @@ static void deliver(chan *c, tl_shard *owner, uint32_t filter_words, uint32_t ng
         size_t n;
         memcpy(&n, c->buf + o, 8);
         const void *rec = c->buf + o + 8;
-        if (tl_xfer_type(rec) == TL_XFER_MERGE) {
-            tl_xfer_merge m;
-            tl_xfer_merge_decode(rec, &m);
-            tl_shard_merge(owner, &m);
-            c->merges++;
-        } else {
-            assert_int_equal(tl_xfer_type(rec), TL_XFER_FOLD);
-            tl_fold f;
-            tl_xfer_fold_decode(rec, &f, keys, 1, filter_words);
-            tl_shard_fold(owner, &f, 1);
-        }
+        c->merges += tl_xfer_type(rec) == TL_XFER_MERGE;
+        assert_int_equal(tl_xfer_apply(rec, owner, keys, 1, filter_words), 0);
         o += n + 8;
     }
     c->used = 0;

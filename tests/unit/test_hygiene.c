@@ -104,15 +104,7 @@ static void drain(pipeline *p)
     const void *rec;
     size_t len;
     while ((rec = tl_ring_peek(p->ring, &len))) {
-        if (tl_xfer_type(rec) == TL_XFER_MERGE) {
-            tl_xfer_merge m;
-            tl_xfer_merge_decode(rec, &m);
-            tl_shard_merge(p->shard[1], &m);
-        } else {
-            tl_fold f;
-            tl_xfer_fold_decode(rec, &f, p->keys, 1, p->prog->filter_words);
-            tl_shard_fold(p->shard[1], &f, 1);
-        }
+        assert_int_equal(tl_xfer_apply(rec, p->shard[1], p->keys, 1, p->prog->filter_words), 0);
         tl_ring_consume(p->ring);
     }
 }
