@@ -38,6 +38,7 @@ struct tl_combiner {
     size_t cap, count;
     centry *dirty_head;
     tl_sketch_pool *pool;
+    tl_slotpos *pos;    /* per plan: the epoch of the last timestamp (window.h) */
     uint16_t *bins;     /* scratch for a slot's sketch pairs at a flush */
     uint32_t *counts;
     uint32_t pcap;
@@ -68,7 +69,8 @@ tl_combiner *tl_combiner_new(const tl_program *prog, size_t max_bytes)
         c->cap *= 2;
     c->tab = tl_calloc(c->cap, sizeof *c->tab);
     c->pool = tl_sketch_pool_new(0);
-    if (!c->group_ok || !c->doff || !c->rec_size || !c->arena || !c->tab || !c->pool) {
+    c->pos = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *c->pos);
+    if (!c->group_ok || !c->doff || !c->rec_size || !c->arena || !c->tab || !c->pool || !c->pos) {
         tl_combiner_destroy(c);
         return NULL;
     }
@@ -98,6 +100,7 @@ void tl_combiner_destroy(tl_combiner *c)
     tl_free(c->rec_size);
     tl_free(c->arena);
     tl_free(c->tab);
+    tl_free(c->pos);
     tl_free(c->bins);
     tl_free(c->counts);
     tl_free(c);
@@ -230,14 +233,9 @@ int tl_combiner_add(tl_combiner *c, const tl_fold *f, const tl_fold_key *fk, tl_
         const tl_plan *pl = &p->plans[pid];
         if (!tl_filter_bit(f->fbits, pl->filter))
             continue;
-        tl_contrib cb = {.ts = f->ts, .trace_id = f->trace_id};
-        if (pl->kind == TL_PLAN_COUNTER) {
-            cb.hit = pl->pred >= 0 && tl_filter_bit(f->fbits, (uint32_t)pl->pred);
-        } else if (f->num_mask & (1u << pl->field)) {
-            cb.has_value = 1;
-            cb.value = f->num[pl->field];
-        }
-        int64_t ep = tl_epoch(f->ts, pl->width_ms);
+        tl_contrib cb = tl_fold_contrib(f, pl);
+        tl_slotpos_at(&c->pos[pid], pl, f->ts);
+        int64_t ep = c->pos[pid].e;
         uint32_t slot = slot_for(c, e, pid, ep, reserve, ctx);
         tl_window_add_at(pl, delta_at(c, e, pid), c->pool, &cb, ep, slot, INT64_MIN);
     }

@@ -22,15 +22,6 @@
 /* At most this many slot boundaries are evaluated in one catch-up. */
 #define MAX_CATCH_UP 100000
 
-/* Most events fall in the same slot as the previous one, and a slot's epoch and ring index
- * are the same for every series of a plan: remembered per plan, they spare two divisions per
- * plan and series on the per-event path. */
-typedef struct slotpos {
-    int64_t lo, hi; /* timestamps [lo, hi) are in epoch e */
-    int64_t e;
-    uint32_t slot;
-} slotpos;
-
 struct tl_shard {
     const tl_program *prog;
     tl_shard_opts opts;
@@ -44,7 +35,7 @@ struct tl_shard {
     int64_t min_ts;         /* oldest event time folded: closing evaluations start there */
     uint32_t *active;       /* per rule: pending + firing instances in this shard */
     int64_t *low_epoch;     /* per plan: oldest epoch accepted */
-    slotpos *pos;           /* per plan: the epoch and slot of the last folded timestamp */
+    tl_slotpos *pos;        /* per plan: the epoch and slot of the last folded timestamp */
     uint32_t **gfilter;     /* per group: its plans' filters, in the group's plan order (a
                                fold tests them all; here they are contiguous, not one
                                dependent load per plan record) */
@@ -158,20 +149,9 @@ void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
                 any = 1;
                 continue;
             }
-            tl_contrib c = {.ts = f->ts, .trace_id = f->trace_id};
-            if (pl->kind == TL_PLAN_COUNTER) {
-                c.hit = pl->pred >= 0 && tl_filter_bit(f->fbits, (uint32_t)pl->pred);
-            } else if (f->num_mask & (1u << pl->field)) {
-                c.has_value = 1;
-                c.value = f->num[pl->field];
-            }
-            slotpos *sp = &s->pos[pid];
-            if (f->ts < sp->lo || f->ts >= sp->hi) {
-                sp->e = tl_epoch(f->ts, pl->width_ms);
-                sp->slot = tl_window_slot(pl, sp->e);
-                sp->lo = sp->e * pl->width_ms;
-                sp->hi = sp->lo + pl->width_ms;
-            }
+            tl_contrib c = tl_fold_contrib(f, pl);
+            tl_slotpos *sp = &s->pos[pid];
+            tl_slotpos_at(sp, pl, f->ts);
             int rc = tl_window_add_at(pl, tl_series_at(se, pl->offset), s->pool, &c, sp->e, sp->slot, s->low_epoch[pid]);
             if (rc == 1) {
                 s->st.late++;

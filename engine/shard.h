@@ -25,7 +25,9 @@
 #include <stdint.h>
 
 #include "alert.h"
+#include "filter.h"
 #include "program.h"
+#include "window.h"
 
 /* One event's contribution, as routed to the owners of its series. */
 /* A key's owner when its contribution was already taken elsewhere (combine.h). */
@@ -50,6 +52,19 @@ typedef struct tl_fold {
     uint32_t nkeys;
     tl_fold_key *keys;
 } tl_fold;
+
+/* What f contributes to plan pl (a COUNTER's numerator hit, a field aggregate's value). */
+static inline tl_contrib tl_fold_contrib(const tl_fold *f, const tl_plan *pl)
+{
+    tl_contrib c = {.ts = f->ts, .trace_id = f->trace_id};
+    if (pl->kind == TL_PLAN_COUNTER) {
+        c.hit = pl->pred >= 0 && tl_filter_bit(f->fbits, (uint32_t)pl->pred);
+    } else if (f->num_mask & (1u << pl->field)) {
+        c.has_value = 1;
+        c.value = f->num[pl->field];
+    }
+    return c;
+}
 
 typedef void (*tl_alert_sink_fn)(void *ctx, const tl_alert *a);
 
