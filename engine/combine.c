@@ -113,7 +113,7 @@ static centry *find_or_add(tl_combiner *c, const tl_fold_key *fk)
     size_t mask = c->cap - 1, i = fk->hash & mask;
     for (centry *e; (e = c->tab[i]) != NULL; i = (i + 1) & mask)
         if (e->hash == fk->hash && e->group == fk->group && e->key_len == fk->len &&
-            memcmp(entry_key(c, e), fk->key, fk->len) == 0)
+            tl_bytes_eq(entry_key(c, e), fk->key, fk->len))
             return e;
     size_t need = al8(c->rec_size[fk->group] + fk->len);
     if (c->count >= c->cap / 2 || c->arena_used + need > c->arena_cap)

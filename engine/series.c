@@ -92,7 +92,7 @@ tl_series *tl_series_get(tl_series_table *t, uint64_t hash, const char *key, uin
     *created = 0;
     size_t mask = t->cap - 1, i = hash & mask;
     for (tl_series *s; (s = t->slots[i].s); i = (i + 1) & mask) {
-        if (t->slots[i].hash == hash && s->key_len == len && memcmp(tl_series_key(t, s), key, len) == 0)
+        if (t->slots[i].hash == hash && s->key_len == len && tl_bytes_eq(tl_series_key(t, s), key, len))
             return s;
     }
     if (t->count >= t->max_series) {

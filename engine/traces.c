@@ -6,6 +6,7 @@
  * service, versions, tool names) are copied into the record, truncated to fixed sizes.
  */
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 /* inlined: a trace id hash per event */
@@ -33,17 +34,20 @@ typedef struct trec {
     uint32_t prev, next; /* recency list: least recently updated first (expiry order) */
     uint8_t used;
     uint8_t id_len;
-    char id[ID_MAX];
+    uint8_t ntools;
     int64_t first_ts, last_ts;
     uint32_t events, llm_calls, tool_calls, errors;
     double tokens, cost;
-    sstr service, prompt_version, model_version;
-    uint8_t ntools;
-    uint8_t tool_len[TL_COMBO_MAX_TOOLS];
-    char tool[TL_COMBO_MAX_TOOLS][TOOL_MAX];
     uint8_t seq_step[MAX_SEQS];
     uint8_t seq_done[MAX_SEQS];
     int64_t seq_at[MAX_SEQS];
+    /* Text from here on is read only up to its length (id_len, the sstr lengths, ntools), so a
+     * record taken for a new trace clears what is above and the three lengths, not these
+     * 1,000 bytes (tl_traces_observe). */
+    char id[ID_MAX];
+    sstr service, prompt_version, model_version;
+    uint8_t tool_len[TL_COMBO_MAX_TOOLS];
+    char tool[TL_COMBO_MAX_TOOLS][TOOL_MAX];
 } trec;
 
 /* Learned combinations: tool pairs seen together, with when they were last seen. Fixed size;
@@ -180,7 +184,7 @@ static size_t find_slot(const tl_traces *t, uint64_t hash, tl_str id, int *found
     for (; t->index[i] != NONE; i = (i + 1) & mask) {
         const trec *r = &t->recs[t->index[i]];
         if (r->hash == hash && r->id_len == (id.n < ID_MAX ? id.n : ID_MAX) &&
-            memcmp(r->id, id.p, r->id_len) == 0) {
+            tl_bytes_eq(r->id, id.p, r->id_len)) {
             *found = 1;
             return i;
         }
@@ -410,7 +414,8 @@ void tl_traces_observe(tl_traces *t, const tl_event *ev, const uint64_t *fbits, 
             rn = t->fresh++;
         }
         trec *r = &t->recs[rn];
-        memset(r, 0, sizeof *r);
+        memset(r, 0, offsetof(trec, id));
+        r->service.n = r->prompt_version.n = r->model_version.n = 0;
         r->used = 1;
         r->hash = hash;
         r->id_len = (uint8_t)(id.n < ID_MAX ? id.n : ID_MAX);
