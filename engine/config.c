@@ -46,6 +46,10 @@
 #define DEF_MAX_SERIES 100000
 #define DEF_MAX_MESSAGE ((size_t)1 << 20)
 #define DEF_SKETCH_MAX ((size_t)1 << 30)
+#define DEF_CHECKPOINT_MS 30000
+#define DEF_MAX_FUTURE_MS 0 /* off: replays and test fixtures carry any time; tripline.example.yaml sets 1h */
+#define DEF_RESEND_RESOLVED_MS 900000
+#define DEF_RESEND_INTERVAL_MS 300000
 
 /* Limits. */
 #define MAX_THREADS 64
@@ -208,6 +212,10 @@ void tl_config_init(tl_config *c)
     c->max_series = DEF_MAX_SERIES;
     c->max_message_bytes = DEF_MAX_MESSAGE;
     c->sketch_max_bytes = DEF_SKETCH_MAX;
+    c->checkpoint_interval_ms = DEF_CHECKPOINT_MS;
+    c->max_future_ms = DEF_MAX_FUTURE_MS;
+    c->resend_resolved_ms = DEF_RESEND_RESOLVED_MS;
+    c->resend_interval_ms = DEF_RESEND_INTERVAL_MS;
 }
 
 void tl_config_fini(tl_config *c)
@@ -221,6 +229,7 @@ void tl_config_fini(tl_config *c)
     tl_free(c->dlq);
     free_list(c->rules, c->n_rules);
     tl_free(c->avro_schema);
+    tl_free(c->state_dir);
     for (size_t i = 0; i < c->n_registry; i++)
         tl_free(c->registry[i].path);
     tl_free(c->registry);
@@ -242,7 +251,7 @@ static int kv_copy(tl_kv **dst, size_t *dn, const tl_kv *src, size_t n)
 static int config_copy(tl_config *dst, const tl_config *src)
 {
     *dst = *src;
-    dst->brokers = dst->group = dst->output = dst->dlq = dst->avro_schema = NULL;
+    dst->brokers = dst->group = dst->output = dst->dlq = dst->avro_schema = dst->state_dir = NULL;
     dst->inputs = dst->rules = NULL;
     dst->n_inputs = dst->n_rules = 0;
     dst->registry = NULL;
@@ -251,7 +260,7 @@ static int config_copy(tl_config *dst, const tl_config *src)
     dst->n_kafka = dst->n_consumer = dst->n_producer = 0;
     if (dup_opt(&dst->brokers, src->brokers) || dup_opt(&dst->group, src->group) ||
         dup_opt(&dst->output, src->output) || dup_opt(&dst->dlq, src->dlq) ||
-        dup_opt(&dst->avro_schema, src->avro_schema))
+        dup_opt(&dst->avro_schema, src->avro_schema) || dup_opt(&dst->state_dir, src->state_dir))
         goto fail;
     for (size_t i = 0; i < src->n_inputs; i++)
         if (list_push(&dst->inputs, &dst->n_inputs, src->inputs[i], strlen(src->inputs[i])))
@@ -284,13 +293,17 @@ fail:
 
 static const char *const TOP_KEYS[] = {
     "brokers", "group", "inputs", "output", "dlq", "rules", "input_format", "output_format",
-    "threads", "exit_at_end", "watch", "avro", "window", "alerts", "limits", "stats_interval", "kafka",
-    "consumer", "producer", NULL};
+    "threads", "exit_at_end", "watch", "avro", "window", "alerts", "limits", "state", "stats_interval",
+    "kafka", "consumer", "producer", NULL};
 static const char *const AVRO_KEYS[] = {"schema", "registry", NULL};
 static const char *const WINDOW_KEYS[] = {"lateness", "max_lead", "idle_timeout", "eof_grace", NULL};
-static const char *const ALERTS_KEYS[] = {"renotify_interval", "print", NULL};
+static const char *const ALERTS_KEYS[] = {"renotify_interval", "print", "heartbeat", "resend_resolved_for",
+                                          "resend_interval", NULL};
 static const char *const LIMITS_KEYS[] = {"max_series", "max_message_bytes", "sketch_max_bytes",
-                                          NULL};
+                                          "max_future", "future_timestamps", NULL};
+static const char *const STATE_KEYS[] = {"dir", "interval", "on_unreadable", NULL};
+static const char *const FUTURE_POLICIES[] = {"reject", "clamp", NULL};
+static const char *const UNREADABLE_POLICIES[] = {"refuse", "fresh", NULL};
 static const char *const IN_FORMATS[] = {"auto", "json", "avro", NULL};
 static const char *const OUT_FORMATS[] = {"json", "avro", NULL};
 
@@ -556,6 +569,37 @@ static int y_apply_alerts(yctx *y, tl_config *c, const tl_ynode *sec)
     if ((v = tl_ynode_get(sec, "print")) &&
         tl_ynode_bool(y->d, v, &c->print_alerts, y->err, y->cap))
         return -1;
+    if ((v = tl_ynode_get(sec, "heartbeat")) && y_duration(y, v, 0, &c->heartbeat_ms))
+        return -1;
+    if ((v = tl_ynode_get(sec, "resend_resolved_for")) && y_duration(y, v, 0, &c->resend_resolved_ms))
+        return -1;
+    if ((v = tl_ynode_get(sec, "resend_interval")) && y_duration(y, v, 1, &c->resend_interval_ms))
+        return -1;
+    return 0;
+}
+
+static int y_apply_state(yctx *y, tl_config *c, const tl_ynode *sec)
+{
+    int r = y_section(y, sec, STATE_KEYS);
+    if (r)
+        return r > 0 ? 0 : -1;
+    const tl_ynode *v;
+    int ival = 0;
+    if ((v = tl_ynode_get(sec, "dir"))) {
+        if (y_is_null(v)) {
+            tl_free(c->state_dir); /* explicit null: no checkpoints */
+            c->state_dir = NULL;
+        } else if (y_set_text(y, v, "a directory path", &c->state_dir)) {
+            return -1;
+        }
+    }
+    if ((v = tl_ynode_get(sec, "interval")) && y_duration(y, v, 1, &c->checkpoint_interval_ms))
+        return -1;
+    if ((v = tl_ynode_get(sec, "on_unreadable"))) {
+        if (y_choice(y, v, UNREADABLE_POLICIES, &ival))
+            return -1;
+        c->fresh_state = ival;
+    }
     return 0;
 }
 
@@ -580,6 +624,14 @@ static int y_apply_limits(yctx *y, tl_config *c, const tl_ynode *sec)
         if (y_int_field(y, v, 1, SKETCH_MAX_LIMIT, &x))
             return -1;
         c->sketch_max_bytes = (size_t)x;
+    }
+    if ((v = tl_ynode_get(sec, "max_future")) && y_duration(y, v, 0, &c->max_future_ms))
+        return -1;
+    if ((v = tl_ynode_get(sec, "future_timestamps"))) {
+        int ival = 0;
+        if (y_choice(y, v, FUTURE_POLICIES, &ival))
+            return -1;
+        c->clamp_future = ival;
     }
     return 0;
 }
@@ -634,6 +686,8 @@ static int apply_doc(tl_config *c, const tl_ydoc *d, char *err, size_t cap)
             rc = y_apply_alerts(&y, c, v);
         else if (!strcmp(k, "limits"))
             rc = y_apply_limits(&y, c, v);
+        else if (!strcmp(k, "state"))
+            rc = y_apply_state(&y, c, v);
         else if (!strcmp(k, "stats_interval"))
             rc = y_duration(&y, v, 0, &c->stats_interval_ms);
         else if (!strcmp(k, "kafka"))
@@ -687,7 +741,8 @@ int tl_config_load_string(tl_config *c, const char *path, const char *buf, size_
 typedef enum flag_id {
     FL_CONFIG, FL_BROKERS, FL_GROUP, FL_INPUT, FL_OUTPUT, FL_DLQ, FL_RULES, FL_INPUT_FORMAT,
     FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_WATCH, FL_X, FL_LATENESS, FL_MAX_LEAD, FL_IDLE_TIMEOUT, FL_EOF_GRACE,
-    FL_RENOTIFY, FL_PRINT, FL_NO_PRINT, FL_STATS, FL_AVRO_SCHEMA, FL_MAX_SERIES
+    FL_RENOTIFY, FL_PRINT, FL_NO_PRINT, FL_STATS, FL_AVRO_SCHEMA, FL_MAX_SERIES, FL_STATE_DIR, FL_CHECKPOINT,
+    FL_FRESH_STATE, FL_HEARTBEAT
 } flag_id;
 
 typedef struct flag_def {
@@ -735,6 +790,12 @@ static const flag_def FLAGS[] = {
     {"--avro-schema", "PATH", FL_AVRO_SCHEMA, "Avro schema file for raw Avro input",
      "built-in"},
     {"--max-series", "N", FL_MAX_SERIES, "series per group-by table", STR(DEF_MAX_SERIES)},
+    {"--state-dir", "DIR", FL_STATE_DIR, "checkpoint window and alert state here (restored at start)",
+     "none: in memory"},
+    {"--checkpoint-interval", "DUR", FL_CHECKPOINT, "how often to checkpoint", "30s"},
+    {"--fresh-state", NULL, FL_FRESH_STATE, "start empty if the checkpoint is unreadable or incompatible",
+     "off: refuse to start"},
+    {"--heartbeat", "DUR", FL_HEARTBEAT, "send an always-firing heartbeat alert this often; 0 = off", "0"},
 };
 #define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -887,6 +948,19 @@ static int apply_flag(tl_config *c, const flag_def *f, const char *v, int *input
             return -1;
         c->max_series = (uint64_t)x;
         return 0;
+    case FL_STATE_DIR:
+        if (!*v)
+            return errf(err, cap, "%s: value must not be empty", fl);
+        if (set_str(&c->state_dir, v))
+            return errf(err, cap, "%s: out of memory", fl);
+        return 0;
+    case FL_CHECKPOINT:
+        return flag_duration(fl, v, 1, &c->checkpoint_interval_ms, err, cap);
+    case FL_FRESH_STATE:
+        c->fresh_state = 1;
+        return 0;
+    case FL_HEARTBEAT:
+        return flag_duration(fl, v, 0, &c->heartbeat_ms, err, cap);
     case FL_EXIT_AT_END:
         c->exit_at_end = 1;
         return 0;
@@ -1077,8 +1151,15 @@ int tl_config_validate(const tl_config *c, char *err, size_t cap)
         check_duration("window.eof_grace (--eof-grace)", c->eof_grace_ms, 0, err, cap) ||
         check_duration("alerts.renotify_interval (--renotify-interval)", c->renotify_ms, 0, err,
                        cap) ||
-        check_duration("stats_interval (--stats-interval)", c->stats_interval_ms, 0, err, cap))
+        check_duration("stats_interval (--stats-interval)", c->stats_interval_ms, 0, err, cap) ||
+        check_duration("state.interval (--checkpoint-interval)", c->checkpoint_interval_ms, 1, err, cap) ||
+        check_duration("limits.max_future", c->max_future_ms, 0, err, cap) ||
+        check_duration("alerts.heartbeat (--heartbeat)", c->heartbeat_ms, 0, err, cap) ||
+        check_duration("alerts.resend_resolved_for", c->resend_resolved_ms, 0, err, cap) ||
+        check_duration("alerts.resend_interval", c->resend_interval_ms, 1, err, cap))
         return -1;
+    if (c->state_dir && !c->state_dir[0])
+        return errf(err, cap, "state.dir (--state-dir): must not be empty");
     if (c->max_series < 1 || c->max_series > (uint64_t)MAX_SERIES_LIMIT)
         return errf(err, cap, "limits.max_series (--max-series): expected 1..%lld, got %" PRIu64,
                     MAX_SERIES_LIMIT, c->max_series);

@@ -57,6 +57,20 @@ typedef struct tl_config {
     size_t sketch_max_bytes;        /* per worker, default 1 GiB */
     int print_alerts;               /* print each alert as a line on stdout */
     int64_t stats_interval_ms;      /* 0 = no periodic stats line on stderr */
+    /* state (checkpoint.c): where checkpoints go, how often, and what an unreadable one does */
+    char *state_dir;                /* NULL: no checkpoints, state is in memory only */
+    int64_t checkpoint_interval_ms; /* default 30s */
+    int fresh_state;                /* start empty when the checkpoint is unreadable or
+                                       incompatible, instead of refusing to start */
+    /* event time far ahead of the wall clock */
+    int64_t max_future_ms;          /* default 1h; 0 = no check */
+    int clamp_future;               /* 0: dead-letter (bad_timestamp), 1: clamp to now + max */
+    /* delivery extras */
+    int64_t heartbeat_ms;           /* dead-man's switch: an always-firing alert re-sent this
+                                       often; 0 = off (default) */
+    int64_t resend_resolved_ms;     /* re-send a resolved notification for this long after
+                                       resolving, default 15m; 0 = never */
+    int64_t resend_interval_ms;     /* ... this often, default 5m */
     tl_kv *kafka;                   /* librdkafka properties for both clients (-X) */
     size_t n_kafka;
     tl_kv *consumer;                /* consumer-only properties */

@@ -24,6 +24,11 @@ typedef struct tl_inst {
     int64_t clear_since;   /* firing but the condition stopped holding at this time (keep_firing_for);
                               INT64_MIN when it holds */
     double last_value;
+    int64_t resolved_at;   /* event time of the last resolution, while its notification is still
+                              re-sent (alerts.resend_resolved_for); INT64_MIN: none */
+    int64_t resolved_sent; /* event time the resolved notification was last sent */
+    uint32_t resolved_seq; /* resolved notifications sent for that resolution */
+    uint32_t pad2;
 } tl_inst;
 
 #endif
