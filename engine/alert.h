@@ -47,10 +47,23 @@ typedef struct tl_alert {
     const char *label_val[TL_ALERT_MAX_LABELS];
     uint32_t n_exemplars;
     const char *exemplar_trace_ids[TL_ALERT_MAX_EXEMPLARS];
+    uint32_t resend;         /* 0: the first send of this notification; n: its n-th re-send
+                                (a resolved notification is re-sent with the same transition_id,
+                                alerts.resend_resolved_for) */
 } tl_alert;
 
+/* Identity (alert_id.c), one scheme for rule alerts (shard.c) and the heartbeat
+ * (heartbeat.c). The fingerprint is XXH3-64 of `in`, which callers build as the alert name, a
+ * NUL, the label values joined by 0x1f (a series key), then each static label as "\0k=v"; it
+ * is written to a->fingerprint as 16 hex digits and returned. The transition id is XXH3-128
+ * of (fingerprint, starts_at, a->state, seq), written to a->transition_id: `seq` is the
+ * notification number within the firing episode (0 for the first firing notification, and 0
+ * for a resolved one, so its re-sends repeat its id). */
+uint64_t tl_alert_set_fingerprint(tl_alert *a, const void *in, size_t n);
+void tl_alert_set_transition_id(tl_alert *a, uint64_t fingerprint, int64_t starts_at_ms, uint32_t seq);
+
 /* Encoders (alert_json.c, alert_avro.c). Return bytes written or 0 if `cap` is too small.
- * Both carry every field above (`op` only inside `threshold_text`) plus the human strings
+ * Both carry every field above (`op` only inside `threshold_text`, `resend` last) plus the human strings
  * `value_text` and `threshold_text`; service, tool, description and ends_at are nullable
  * (ends_at < 0 is null), other NULL strings are written as "". `labels` is a map,
  * `exemplar_trace_ids` an array. Avro: schemas/alert_event.avsc. */

@@ -151,5 +151,7 @@ size_t tl_alert_encode_avro(const tl_alert *a, uint8_t *out, size_t cap)
     }
     aw_long(&w, 0);
 
+    aw_long(&w, a->resend); /* int: the same zig-zag varint as a long */
+
     return w.err ? 0 : w.pos;
 }

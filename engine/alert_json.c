@@ -6,7 +6,7 @@
  *
  *   alert, state, timestamp, service, tool, metric, value, value_text, threshold,
  *   threshold_text, unit, window, window_ms, severity, owner, runbook, summary, description,
- *   fingerprint, transition_id, starts_at, ends_at, labels, exemplar_trace_ids
+ *   fingerprint, transition_id, starts_at, ends_at, labels, exemplar_trace_ids, resend
  *
  * JSON-specific choices:
  *  - timestamp, starts_at, ends_at are RFC 3339 strings with milliseconds (UTC);
@@ -16,7 +16,8 @@
  *  - NULL service/tool/description and a negative ends_at are null. Other strings are not
  *    nullable in the schema, so NULL there is written as "" (never invalid for consumers).
  *  - Labels with a NULL key and NULL exemplar ids are skipped; a NULL label value is "".
- *  - Every string goes through tl_json_put_string() (RFC 8259 escaping).
+ *  - Every string goes through tl_json_put_text() (RFC 8259 escaping, and invalid UTF-8 from
+ *    event content written as \ufffd, so the alert is valid JSON whatever the events held).
  *
  * Contract: returns bytes written (not NUL-terminated) or 0 if `cap` is too small, in which
  * case nothing is written at or past out[cap]. Pure, thread-safe, no allocation.
@@ -58,7 +59,7 @@ static void jw_str(tl_jw *w, const char *s)
         return;
     if (!s)
         s = "";
-    if (tl_json_put_string(w->out, w->cap, &w->pos, s, strlen(s)) != 0)
+    if (tl_json_put_text(w->out, w->cap, &w->pos, s, strlen(s)) != 0)
         w->err = 1;
 }
 
@@ -68,7 +69,7 @@ static void jw_strn(tl_jw *w, const char *s, size_t max)
 {
     if (w->err)
         return;
-    if (tl_json_put_string(w->out, w->cap, &w->pos, s, strnlen(s, max)) != 0)
+    if (tl_json_put_text(w->out, w->cap, &w->pos, s, strnlen(s, max)) != 0)
         w->err = 1;
 }
 
@@ -203,6 +204,9 @@ size_t tl_alert_encode_json(const tl_alert *a, char *out, size_t cap)
         first = 0;
         jw_str(&w, a->exemplar_trace_ids[i]);
     }
-    jw_lit(&w, "]}");
+    jw_lit(&w, "]");
+    jw_key(&w, "resend");
+    jw_long(&w, a->resend);
+    jw_lit(&w, "}");
     return w.err ? 0 : w.pos;
 }

@@ -7,11 +7,14 @@
  *
  * Layout: state padded to 8 columns, severity padded to 8, then two spaces between sections:
  * rule name, labels as key=value (section omitted when there are none), value, the threshold
- * text and the window, then "-- summary" when there is one. No trailing newline.
+ * text and the window, "[resend n]" for the n-th re-send of a resolved notification, then
+ * "-- summary" when there is one. No trailing newline.
  *
  * Safety: label values and summaries come from events and could carry terminal escape
- * sequences or newlines; every string is copied with control bytes (< 0x20, 0x7f) removed,
- * so one alert is always exactly one line and cannot drive the terminal.
+ * sequences or newlines; every string is copied with control characters removed: C0 bytes
+ * (< 0x20), DEL (0x7f) and the C1 controls U+0080..U+009F (U+009B is CSI, as ESC [ is), and
+ * each byte that is not well-formed UTF-8 is shown as '?'. One alert is therefore always
+ * exactly one line of valid UTF-8 and cannot drive the terminal.
  *
  * Contract: always NUL-terminated when cap > 0; a line longer than cap - 1 bytes is cut at a
  * UTF-8 character boundary. Returns the length written. Pure, thread-safe, no allocation.
@@ -21,6 +24,7 @@
 
 #include "alert.h"
 #include "timefmt.h"
+#include "utf8.h"
 #include "units.h"
 
 typedef struct tl_lw {
@@ -32,27 +36,30 @@ typedef struct tl_lw {
 
 static int is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
-/* Append s[0..n) minus control bytes; on overflow cut before a UTF-8 continuation byte. */
+/* Append s[0..n) minus control characters, whole characters only (a character that does
+ * not fit ends the line); a byte that is not well-formed UTF-8 becomes '?'. */
 static void lw_put(tl_lw *w, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && !w->full; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (is_ctl(c))
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n && !w->full;) {
+        size_t k = tl_utf8_len(u + i, n - i);
+        if (k == 1 && is_ctl(u[i])) {
+            i++;
             continue;
-        if (w->len == w->lim) {
+        }
+        if (k == 2 && u[i] == 0xC2 && u[i + 1] < 0xA0) { /* C1 control */
+            i += 2;
+            continue;
+        }
+        const unsigned char *put = k ? u + i : (const unsigned char *)"?";
+        size_t pn = k ? k : 1;
+        if (w->lim - w->len < pn) {
             w->full = 1;
-            /* drop a partial multi-byte character at the end */
-            if ((c & 0xC0) == 0x80) {
-                size_t k = w->len;
-                while (k > 0 && ((unsigned char)w->buf[k - 1] & 0xC0) == 0x80)
-                    k--;
-                if (k > 0 && ((unsigned char)w->buf[k - 1] & 0xC0) == 0xC0)
-                    k--;
-                w->len = k;
-            }
             return;
         }
-        w->buf[w->len++] = (char)c;
+        memcpy(w->buf + w->len, put, pn);
+        w->len += pn;
+        i += k ? k : 1;
     }
 }
 
@@ -105,6 +112,10 @@ size_t tl_alert_format_line(const tl_alert *a, char *out, size_t cap)
     tl_duration_format(a->window_ms, tmp, sizeof tmp);
     lw_str(&w, tmp);
     lw_put(&w, ")", 1);
+    if (a->resend) { /* a repeat of a notification already sent (same transition_id) */
+        snprintf(tmp, sizeof tmp, "  [resend %u]", a->resend);
+        lw_str(&w, tmp);
+    }
 
     if (a->summary && a->summary[0]) {
         lw_put(&w, "  -- ", 5);

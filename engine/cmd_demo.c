@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "fleet.h"
 #include "gen.h"
+#include "log.h"
 #include "mock.h"
 #include "rules.h"
 
@@ -61,7 +62,7 @@ static void *gen_main(void *arg)
 }
 
 typedef struct topic_count {
-    long total, firing, resolved;
+    long total, firing, resolved, resent; /* resent: re-sends of resolved notifications (in resolved) */
 } topic_count;
 
 /* Read a topic from the beginning to its end; count messages (and alert states). */
@@ -96,8 +97,10 @@ static int read_back(const char *brokers, const char *topic, int partitions, top
             c->total++;
             if (m->len && memmem(m->payload, m->len, "\"state\":\"firing\"", 16))
                 c->firing++;
-            else if (m->len && memmem(m->payload, m->len, "\"state\":\"resolved\"", 18))
+            else if (m->len && memmem(m->payload, m->len, "\"state\":\"resolved\"", 18)) {
                 c->resolved++;
+                c->resent += !memmem(m->payload, m->len, "\"resend\":0}", 11);
+            }
         }
         rd_kafka_message_destroy(m);
     }
@@ -186,6 +189,7 @@ int tl_cmd_demo(int argc, char **argv)
     }
     e = tl_engine_new(&cfg, prog, err, sizeof err);
     if (!e) {
+        tl_log_redact(err, sizeof err); /* librdkafka's text may quote a secret property */
         fprintf(stderr, "tripline demo: %s\n", err);
         goto out;
     }
@@ -222,8 +226,9 @@ int tl_cmd_demo(int argc, char **argv)
     read_back(mock.bootstraps, "tripline-dlq", 1, &dlq);
     printf("\ndemo finished: %llu events produced, %llu consumed, %llu malformed\n",
            (unsigned long long)g.res.events, (unsigned long long)st.events, (unsigned long long)st.malformed);
-    printf("  topic tripline-alerts holds %ld alert events (%ld firing, %ld resolved)\n", alerts.total,
-           alerts.firing, alerts.resolved);
+    printf("  topic tripline-alerts holds %ld alert events (%ld firing, %ld resolved, %ld re-sends of a "
+           "resolved notification)\n",
+           alerts.total, alerts.firing, alerts.resolved - alerts.resent, alerts.resent);
     printf("  topic tripline-dlq holds %ld dead letters (%llu malformed messages were injected)\n", dlq.total,
            (unsigned long long)g.res.malformed);
     rc = erc ? TL_EXIT_RUNTIME : TL_EXIT_OK;

@@ -121,7 +121,8 @@ int tl_cmd_gen(int argc, char **argv)
         } else if (strcmp(a, "-X") == 0) {
             const char *eq = strchr(v, '=');
             if (!eq || eq == v || nprops >= 64) {
-                fprintf(stderr, "tripline gen: -X: expected key=value, got '%s'\n", v);
+                /* not the argument itself: it may carry a secret (sasl.password:...) */
+                fprintf(stderr, "tripline gen: -X: expected key=value (at most 64 of them)\n");
                 goto out;
             }
             props[nprops].key = tl_strndup(v, (size_t)(eq - v));

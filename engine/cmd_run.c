@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "config.h"
 #include "engine.h"
+#include "log.h"
 #include "rules.h"
 
 static tl_engine *volatile running;
@@ -103,6 +104,7 @@ int tl_cmd_run(int argc, char **argv)
     char err[1024];
     e = tl_engine_new(&cfg, prog, err, sizeof err);
     if (!e) {
+        tl_log_redact(err, sizeof err); /* librdkafka's text may quote a secret property */
         fprintf(stderr, "tripline: %s\n", err);
         goto out;
     }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
 #include "config.h"
@@ -972,11 +973,16 @@ static int apply_flag(tl_config *c, const flag_def *f, const char *v, int *input
         c->print_alerts = f->id == FL_PRINT;
         return 0;
     case FL_X: {
+        /* The argument may carry a secret (`-X sasl.password:hunter2`, `-X =hunter2`): quote
+         * only its leading property name, never what follows. */
         const char *eq = strchr(v, '=');
-        if (!eq)
-            return errf(err, cap, "-X: expected key=value, got '%.60s'", v);
+        if (!eq) {
+            size_t kn = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+            return errf(err, cap, "-X: expected key=value, got '%.*s%s'", (int)(kn < 60 ? kn : 60), v,
+                        v[kn] || kn > 60 ? "..." : "");
+        }
         if (eq == v)
-            return errf(err, cap, "-X: missing property name before '=' in '%.60s'", v);
+            return errf(err, cap, "-X: missing property name before '='");
         if (kv_put(&c->kafka, &c->n_kafka, v, (size_t)(eq - v), eq + 1, strlen(eq + 1)))
             return errf(err, cap, "-X: out of memory");
         return 0;
@@ -1076,6 +1082,37 @@ static int check_duration(const char *what, int64_t v, int64_t min, char *err, s
                     min > 0 ? "greater than 0" : "0 or more", v);
     if (v > MAX_DURATION_MS)
         return errf(err, cap, "%s: at most 365d, got %" PRId64 "ms", what, v);
+    return 0;
+}
+
+/* Case-insensitive: does `s` contain the lowercase word `w`? */
+static int has_word(const char *s, const char *w)
+{
+    size_t wn = strlen(w);
+    for (; *s; s++) {
+        size_t i = 0;
+        while (i < wn && s[i] && (s[i] | 0x20) == w[i])
+            i++;
+        if (i == wn)
+            return 1;
+    }
+    return 0;
+}
+
+int tl_config_prop_is_secret(const char *key)
+{
+    /* librdkafka's _RK_SENSITIVE properties, then words that name secrets in any client */
+    static const char *const exact[] = {"sasl.username", "sasl.oauthbearer.config", "ssl.key.location",
+                                        "ssl.key.pem", "ssl.ca.pem", "ssl_key", NULL};
+    static const char *const words[] = {"passw", "pwd", "secret", "token", "credential", "jaas", NULL};
+    if (!key)
+        return 0;
+    for (const char *const *e = exact; *e; e++)
+        if (strcasecmp(key, *e) == 0)
+            return 1;
+    for (const char *const *w = words; *w; w++)
+        if (has_word(key, *w))
+            return 1;
     return 0;
 }
 

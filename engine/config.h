@@ -97,6 +97,14 @@ int tl_config_apply_args(tl_config *c, int argc, char **argv, char *err, size_t 
 /* Cross-field checks (threads range, non-empty topics, output != any input, ...). */
 int tl_config_validate(const tl_config *c, char *err, size_t errcap);
 
+/* 1 when librdkafka property `key` holds a secret, whose value is never printed (messages
+ * show "[redacted]") and is redacted from every log line (tl_log_add_secret): the properties
+ * librdkafka itself marks sensitive (sasl.username, sasl.password, sasl.oauthbearer.config,
+ * ssl.key.location, ssl.key.password, ssl.key.pem, ssl.keystore.password, ssl.ca.pem) and any
+ * whose name contains passw (password, passwd, a typo such as passwrd), pwd, secret, token,
+ * credential or jaas, in any case. */
+int tl_config_prop_is_secret(const char *key);
+
 /* Usage text for the flags, for --help. */
 const char *tl_config_flags_help(void);
 

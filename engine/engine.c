@@ -44,9 +44,11 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "checkpoint.h"
 #include "combine.h"
 #include "decode.h"
 #include "engine.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "output.h"
 #include "ring.h"
@@ -186,6 +188,16 @@ struct tl_engine {
     int fatal;
     tl_engine_alert_fn on_alert;
     void *on_alert_ctx;
+    /* checkpoints (state.dir): taken by the main thread with the workers parked */
+    _Atomic int park;         /* 1: held workers also stop their owner duties */
+    tl_ckpt_offset *ck_offs;  /* offsets of the last durable checkpoint (loaded or written) */
+    size_t ck_noffs;
+    int64_t next_ckpt;
+    _Atomic uint64_t checkpoints, checkpoint_failures, checkpoint_bytes;
+    _Atomic int64_t checkpoint_ms;
+    _Atomic int degraded;
+    int stopped; /* the workers have exited (tl_engine_run returned) */
+    tl_heartbeat *hb; /* heartbeat.h: the always-firing alert (alerts.heartbeat); NULL when off */
 };
 
 static int64_t wall_ms(void)
@@ -356,6 +368,8 @@ static void store_offsets(worker *w, int64_t now, int force)
         w->b_count--;
     }
     atomic_store_explicit(&w->s_batches, w->b_count, memory_order_relaxed);
+    if (e->cfg->state_dir)
+        return; /* with checkpoints, only offsets a durable checkpoint covers are stored (main thread) */
     if (!force && now - w->last_store_wall < STORE_INTERVAL_MS)
         return;
     w->last_store_wall = now;
@@ -768,7 +782,9 @@ static void swap_rules(worker *w)
                         .sketch_max_bytes = e->cfg->sketch_max_bytes,
                         .sink = sink,
                         .sink_ctx = w,
-                        .nowners = e->nw};
+                        .nowners = e->nw,
+                        .resend_resolved_ms = e->cfg->resend_resolved_ms,
+                        .resend_interval_ms = e->cfg->resend_interval_ms};
     tl_fold_key *keys = tl_calloc(np->ngroups ? np->ngroups : 1, sizeof *keys);
     tl_router router;
     tl_traces *traces = np->traces ? tl_traces_new(np, 100000) : NULL;
@@ -838,6 +854,10 @@ static void *worker_main(void *arg)
                 atomic_store(&w->swap, 0);
             }
             atomic_store(&w->ack_gen, atomic_load(&e->hold_gen));
+            if (atomic_load(&e->park)) { /* a checkpoint reads this worker's state now */
+                sleep_ms(1);
+                continue;
+            }
         }
         if (stopping && !atomic_load(&w->stopped_consuming)) {
             atomic_store(&w->stopped_consuming, 1);
@@ -888,6 +908,8 @@ static void hold_workers(tl_engine *e)
         }
 }
 
+static const tl_ckpt_offset *ck_entry(const tl_engine *e, const char *topic, int32_t partition);
+
 static void post_parts(tl_engine *e, const rd_kafka_topic_partition_list_t *parts)
 {
     uint32_t *count = tl_calloc(e->nw, sizeof *count);
@@ -895,8 +917,12 @@ static void post_parts(tl_engine *e, const rd_kafka_topic_partition_list_t *part
         e->w[i].pending_parts = tl_calloc(parts && parts->cnt ? (size_t)parts->cnt : 1, sizeof(part));
         e->w[i].npending = 0;
     }
+    uint32_t rr = 0;
     for (int i = 0; parts && i < parts->cnt; i++) {
-        worker *w = &e->w[(uint32_t)i % e->nw];
+        /* a partition in the checkpoint goes back to the worker that read it (modulo the
+         * worker count): that worker's restored trace table holds its open traces */
+        const tl_ckpt_offset *ck = ck_entry(e, parts->elems[i].topic, parts->elems[i].partition);
+        worker *w = &e->w[ck ? ck->worker % e->nw : rr++ % e->nw];
         if (w->npending >= MAX_PARTS) {
             tl_log(TL_LOG_ERROR, "more than %d partitions per worker; raise --threads", MAX_PARTS);
             continue;
@@ -932,6 +958,271 @@ static void wait_batches_done(tl_engine *e, int timeout_ms)
             break;
         tl_output_poll(e->out, 5);
     }
+}
+
+/* ---- checkpoints (main thread) -------------------------------------------------------------- */
+
+static int all_rings_empty(tl_engine *e)
+{
+    for (uint32_t i = 0; i < e->nw; i++)
+        if (!rings_empty(&e->w[i]))
+            return 0;
+    return 1;
+}
+
+static const tl_ckpt_offset *ck_entry(const tl_engine *e, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < e->ck_noffs; i++)
+        if (e->ck_offs[i].partition == partition && strcmp(e->ck_offs[i].topic, topic) == 0)
+            return &e->ck_offs[i];
+    return NULL;
+}
+
+static int64_t ck_offset(const tl_engine *e, const char *topic, int32_t partition)
+{
+    const tl_ckpt_offset *c = ck_entry(e, topic, partition);
+    return c ? c->offset : -1;
+}
+
+static void free_offsets(tl_ckpt_offset *o, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        tl_free(o[i].topic);
+    tl_free(o);
+}
+
+/* Offsets the state now reflects: each assigned partition's next unprocessed offset, and the
+ * previous checkpoint's for partitions not assigned now (their state is still in the shards). */
+static tl_ckpt_offset *collect_offsets(tl_engine *e, size_t *n)
+{
+    size_t cap = e->ck_noffs;
+    for (uint32_t i = 0; i < e->nw; i++)
+        cap += e->w[i].nparts;
+    tl_ckpt_offset *o = tl_calloc(cap ? cap : 1, sizeof *o);
+    if (!o)
+        return NULL;
+    size_t k = 0;
+    for (uint32_t i = 0; i < e->nw; i++)
+        for (uint32_t j = 0; j < e->w[i].nparts; j++) {
+            const part *p = &e->w[i].parts[j];
+            int64_t off = p->ready >= 0 ? p->ready : ck_offset(e, p->topic, p->partition);
+            if (off < 0)
+                continue; /* nothing read from it yet, nor before */
+            o[k].topic = tl_strdup(p->topic);
+            o[k].partition = p->partition;
+            o[k].worker = i;
+            o[k++].offset = off;
+            if (!o[k - 1].topic) {
+                free_offsets(o, k);
+                return NULL;
+            }
+        }
+    for (size_t i = 0; i < e->ck_noffs; i++) {
+        size_t j;
+        for (j = 0; j < k && !(o[j].partition == e->ck_offs[i].partition && strcmp(o[j].topic, e->ck_offs[i].topic) == 0); j++)
+            ;
+        if (j < k)
+            continue;
+        o[k].topic = tl_strdup(e->ck_offs[i].topic);
+        o[k].partition = e->ck_offs[i].partition;
+        o[k].worker = e->ck_offs[i].worker;
+        o[k++].offset = e->ck_offs[i].offset;
+        if (!o[k - 1].topic) {
+            free_offsets(o, k);
+            return NULL;
+        }
+    }
+    *n = k;
+    return o;
+}
+
+/* Hand the checkpoint's offsets of assigned partitions to the consumer (auto-commit commits
+ * them); `sync` commits now. */
+static void store_checkpoint_offsets(tl_engine *e, int sync)
+{
+    if (!e->ck_noffs)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)e->ck_noffs);
+    for (uint32_t i = 0; i < e->nw; i++)
+        for (uint32_t j = 0; j < e->w[i].nparts; j++) {
+            const part *p = &e->w[i].parts[j];
+            int64_t off = ck_offset(e, p->topic, p->partition);
+            if (off >= 0)
+                rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = off;
+        }
+    if (l->cnt) {
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(e->rk, l);
+        if (err)
+            tl_log(TL_LOG_WARN, "storing checkpointed offsets: %s", rd_kafka_err2str(err));
+        else if (sync && (err = rd_kafka_commit(e->rk, l, 0)))
+            tl_log(TL_LOG_WARN, "committing checkpointed offsets: %s", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void checkpoint_failed(tl_engine *e, const char *why)
+{
+    atomic_fetch_add(&e->checkpoint_failures, 1);
+    if (!atomic_exchange(&e->degraded, 1))
+        tl_log(TL_LOG_ERROR, "degraded: %s; the previous checkpoint stays and input offsets are not committed "
+                             "past it; retrying", why);
+    else
+        tl_log(TL_LOG_WARN, "checkpoint still failing: %s", why);
+}
+
+/* Write the state and the offsets it reflects. Unless `stopped` (the workers have exited), the
+ * workers are held until every batch is done (folded, evaluated, alerts and dead letters
+ * acknowledged) and the rings are empty, then parked, and the alerts of evaluations since are
+ * awaited: a checkpoint never holds a transition that was not delivered. The workers are
+ * released again before returning unless `keep_hold`. 0, or -1 when it failed or was deferred
+ * (the broker does not acknowledge): the previous checkpoint stays in force. */
+static int take_checkpoint(tl_engine *e, int stopped, int keep_hold)
+{
+    int64_t t0 = wall_ms(), end = t0 + 5000;
+    const char *deferred = NULL;
+    if (!stopped) {
+        hold_workers(e);
+        for (;;) {
+            uint32_t pending = 0;
+            for (uint32_t i = 0; i < e->nw; i++)
+                pending += atomic_load(&e->w[i].s_batches);
+            if (!pending && all_rings_empty(e))
+                break;
+            if (wall_ms() > end) {
+                deferred = "batches not acknowledged within 5 s";
+                break;
+            }
+            tl_output_poll(e->out, 2);
+        }
+        if (!deferred) {
+            hold_workers(e); /* one more owner round: ready offsets are up to date */
+            atomic_store(&e->park, 1);
+            hold_workers(e);
+            while (tl_output_pending(e->out) && wall_ms() <= end)
+                tl_output_poll(e->out, 2);
+            if (tl_output_pending(e->out))
+                deferred = "alerts not acknowledged within 5 s";
+        }
+    } else if (tl_output_pending(e->out)) {
+        deferred = "alerts not acknowledged at shutdown";
+    }
+    int rc = -1;
+    if (deferred) {
+        checkpoint_failed(e, deferred);
+    } else {
+        size_t n = 0;
+        tl_ckpt_offset *offs = collect_offsets(e, &n);
+        tl_shard *shards[MAX_WORKERS];
+        tl_traces *traces[MAX_WORKERS];
+        int64_t wm = atomic_load(&e->wm);
+        for (uint32_t i = 0; i < e->nw; i++) {
+            shards[i] = e->w[i].shard;
+            traces[i] = e->w[i].traces;
+            int64_t ev = atomic_load(&e->w[i].eval_wm);
+            if (ev != INT64_MIN && ev < wm)
+                wm = ev; /* the watermark the state was evaluated at */
+        }
+        char err[512];
+        uint64_t bytes = 0;
+        if (!offs) {
+            checkpoint_failed(e, "out of memory");
+        } else if (tl_checkpoint_write(e->cfg->state_dir, e->prog, shards, traces, e->nw, wm, offs, n, &bytes, err,
+                                       sizeof err) != 0) {
+            checkpoint_failed(e, err);
+            free_offsets(offs, n);
+        } else {
+            free_offsets(e->ck_offs, e->ck_noffs);
+            e->ck_offs = offs;
+            e->ck_noffs = n;
+            atomic_fetch_add(&e->checkpoints, 1);
+            atomic_store(&e->checkpoint_bytes, bytes);
+            if (atomic_exchange(&e->degraded, 0))
+                tl_log(TL_LOG_INFO, "checkpoints work again: no longer degraded");
+            rc = 0;
+        }
+    }
+    atomic_store(&e->checkpoint_ms, wall_ms() - t0);
+    if (!stopped) {
+        atomic_store(&e->park, 0);
+        if (!keep_hold)
+            atomic_store(&e->hold, 0);
+    }
+    if (rc == 0)
+        store_checkpoint_offsets(e, stopped);
+    return rc;
+}
+
+/* Load the checkpoint into the workers' fresh shards (before they start). -1 with err when it
+ * cannot be used and the operator did not ask to start fresh. */
+static int restore_checkpoint(tl_engine *e, char *err, size_t errcap)
+{
+    const tl_config *cfg = e->cfg;
+    if (tl_checkpoint_prepare_dir(cfg->state_dir, err, errcap) < 0)
+        return -1;
+    tl_shard *shards[MAX_WORKERS];
+    tl_traces *traces[MAX_WORKERS];
+    for (uint32_t i = 0; i < e->nw; i++) {
+        shards[i] = e->w[i].shard;
+        traces[i] = e->w[i].traces;
+    }
+    tl_ckpt_info info;
+    char why[512];
+    int rc = tl_checkpoint_load(cfg->state_dir, e->prog, shards, traces, e->nw, &info, why, sizeof why);
+    if (rc == 1) {
+        tl_log(TL_LOG_INFO, "no checkpoint in %s: starting with empty state", cfg->state_dir);
+        return 0;
+    }
+    if (rc < 0) {
+        if (!cfg->fresh_state) {
+            snprintf(err, errcap, "%s (refusing to start; --fresh-state or state.on_unreadable: fresh discards it)",
+                     why);
+            return -1;
+        }
+        char aside[512];
+        if (tl_checkpoint_set_aside(cfg->state_dir, aside, sizeof aside) < 0) {
+            snprintf(err, errcap, "%s; and %s", why, aside);
+            return -1;
+        }
+        tl_log(TL_LOG_WARN, "%s; starting fresh as configured (the file was moved aside)", why);
+        tl_shard_opts so;
+        for (uint32_t i = 0; i < e->nw; i++) { /* the load may have filled part of them */
+            so = tl_shard_get_opts(e->w[i].shard);
+            tl_shard_destroy(e->w[i].shard);
+            if (!(e->w[i].shard = tl_shard_new(e->prog, &so))) {
+                snprintf(err, errcap, "out of memory");
+                return -1;
+            }
+            if (e->w[i].traces) {
+                tl_traces_destroy(e->w[i].traces);
+                if (!(e->w[i].traces = tl_traces_new(e->prog, 100000))) {
+                    snprintf(err, errcap, "out of memory");
+                    return -1;
+                }
+            }
+        }
+        return 0;
+    }
+    e->ck_offs = info.offs;
+    e->ck_noffs = info.noffs;
+    info.offs = NULL;
+    info.noffs = 0;
+    if (info.watermark != INT64_MIN)
+        atomic_store(&e->wm, info.watermark);
+    uint64_t series = 0;
+    for (uint32_t i = 0; i < e->nw; i++) {
+        tl_shard_stats ss;
+        tl_shard_stats_get(e->w[i].shard, &ss);
+        series += ss.series;
+    }
+    char wm[40] = "none", at[40] = "?";
+    if (info.watermark != INT64_MIN)
+        tl_time_format_rfc3339(info.watermark, wm, sizeof wm);
+    tl_time_format_rfc3339(info.written_ms, at, sizeof at);
+    tl_log(TL_LOG_INFO, "restored checkpoint written %s: %llu series, %zu partition offsets, watermark %s%s", at,
+           (unsigned long long)series, e->ck_noffs, wm,
+           info.dropped ? " (some series or sketches did not fit this run's limits)" : "");
+    tl_ckpt_info_fini(&info);
+    return 0;
 }
 
 /* ---- reload (main thread) ------------------------------------------------------------------- */
@@ -1022,6 +1313,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     tl_engine *e = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         tl_log(TL_LOG_INFO, "assigned %d partitions", parts->cnt);
+        int resumed = 0;
+        for (int i = 0; i < parts->cnt; i++) { /* resume where the restored state ends */
+            int64_t off = ck_offset(e, parts->elems[i].topic, parts->elems[i].partition);
+            if (off >= 0) {
+                parts->elems[i].offset = off;
+                resumed++;
+            }
+        }
+        if (resumed)
+            tl_log(TL_LOG_INFO, "%d partitions resume at their checkpointed offsets", resumed);
         hold_workers(e);
         post_parts(e, parts);
         rd_kafka_assign(rk, parts);
@@ -1031,9 +1332,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     }
     tl_log(TL_LOG_INFO, "revoking %d partitions: draining and committing", parts ? parts->cnt : 0);
     hold_workers(e);
-    wait_batches_done(e, 10000);
-    hold_workers(e); /* one more round so the final offsets are stored */
-    rd_kafka_commit(rk, NULL, 0);
+    if (e->cfg->state_dir) {
+        /* the state of what was read goes into a checkpoint first (unless the workers are gone:
+         * the final one was written); only its offsets are committed */
+        if (!e->stopped)
+            take_checkpoint(e, 0, 1);
+        store_checkpoint_offsets(e, 1);
+    } else {
+        wait_batches_done(e, 10000);
+        hold_workers(e); /* one more round so the final offsets are stored */
+        rd_kafka_commit(rk, NULL, 0);
+    }
     for (int i = 0; parts && i < parts->cnt; i++) {
         rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(rk, parts->elems[i].topic, parts->elems[i].partition);
         if (pq) {
@@ -1059,7 +1368,9 @@ static int worker_init(tl_engine *e, worker *w, uint32_t id)
                         .sketch_max_bytes = e->cfg->sketch_max_bytes,
                         .sink = sink,
                         .sink_ctx = w,
-                        .nowners = e->nw};
+                        .nowners = e->nw,
+                        .resend_resolved_ms = e->cfg->resend_resolved_ms,
+                        .resend_interval_ms = e->cfg->resend_interval_ms};
     w->shard = tl_shard_new(e->prog, &so);
     if (e->prog->traces && !(w->traces = tl_traces_new(e->prog, 100000)))
         return -1;
@@ -1115,6 +1426,7 @@ tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err
     e->out = tl_output_new(cfg, err, errcap);
     if (!e->out)
         goto fail;
+    e->hb = tl_heartbeat_new(cfg, e->out);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char kerr[256];
     if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, kerr, sizeof kerr) != RD_KAFKA_CONF_OK ||
@@ -1160,6 +1472,9 @@ tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err
                 goto oom;
         }
     }
+    if (cfg->state_dir && restore_checkpoint(e, err, errcap) < 0)
+        goto fail;
+    e->next_ckpt = wall_ms() + cfg->checkpoint_interval_ms;
     return e;
 oom:
     snprintf(err, errcap, "out of memory");
@@ -1192,6 +1507,10 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
         s->overflowed += atomic_load_explicit(&w->s_overflowed, memory_order_relaxed);
         s->capped += atomic_load_explicit(&w->s_capped, memory_order_relaxed);
     }
+    tl_decoder_stats ds;
+    tl_decoder_stats_get(e->dec, &ds);
+    s->future_clamped = ds.future_clamped;
+    s->future_rejected = ds.future_rejected;
     tl_output_stats os;
     tl_output_stats_get(e->out, &os);
     s->alerts = os.alerts;
@@ -1201,6 +1520,11 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
     s->watermark = atomic_load(&e->wm);
     s->reloads = e->reloads;
     s->reload_failures = e->reload_failures;
+    s->checkpoints = atomic_load(&e->checkpoints);
+    s->checkpoint_failures = atomic_load(&e->checkpoint_failures);
+    s->checkpoint_ms = atomic_load(&e->checkpoint_ms);
+    s->checkpoint_bytes = atomic_load(&e->checkpoint_bytes);
+    s->degraded = atomic_load(&e->degraded);
     s->partitions = atomic_load(&e->assigned);
 }
 
@@ -1218,6 +1542,11 @@ static void print_stats(tl_engine *e)
            (unsigned long long)s.late, (unsigned long long)s.holds, (unsigned long long)s.series, (unsigned long long)s.overflowed,
            (unsigned long long)s.capped,
            (unsigned long long)s.alerts, (unsigned long long)s.alerts_acked, (unsigned long long)s.delivery_retries, wm);
+    if (e->cfg->state_dir)
+        tl_log(s.degraded ? TL_LOG_WARN : TL_LOG_INFO,
+               "state: checkpoints=%llu failures=%llu last_pause_ms=%lld last_bytes=%llu%s", (unsigned long long)s.checkpoints,
+               (unsigned long long)s.checkpoint_failures, (long long)s.checkpoint_ms, (unsigned long long)s.checkpoint_bytes,
+               s.degraded ? " DEGRADED" : "");
 }
 
 int tl_engine_run(tl_engine *e)
@@ -1249,6 +1578,7 @@ int tl_engine_run(tl_engine *e)
             rd_kafka_message_destroy(m);
         }
         tl_output_poll(e->out, 0);
+        tl_heartbeat_tick(e->hb);
         char fe[256];
         if (rd_kafka_fatal_error(e->rk, fe, sizeof fe)) {
             tl_log(TL_LOG_ERROR, "fatal consumer error: %s", fe);
@@ -1267,6 +1597,11 @@ int tl_engine_run(tl_engine *e)
         }
         if (atomic_exchange(&e->reload, 0))
             do_reload(e);
+        if (e->cfg->state_dir && now >= e->next_ckpt && atomic_load(&e->assigned) > 0) {
+            int ok = take_checkpoint(e, 0, 0) == 0;
+            int64_t retry = e->cfg->checkpoint_interval_ms < 5000 ? e->cfg->checkpoint_interval_ms : 5000;
+            e->next_ckpt = wall_ms() + (ok ? e->cfg->checkpoint_interval_ms : retry);
+        }
         if (e->cfg->stats_interval_ms > 0 && now >= next_stats) {
             print_stats(e);
             next_stats = now + e->cfg->stats_interval_ms;
@@ -1298,7 +1633,18 @@ int tl_engine_run(tl_engine *e)
             pthread_join(e->w[i].th, NULL);
     for (uint32_t i = 0; i < e->nw; i++)
         e->w[i].started = 0;
-    rd_kafka_commit(e->rk, NULL, 0);
+    e->stopped = 1;
+    if (e->cfg->state_dir) {
+        /* the workers are gone: their state is final. Everything delivered: save it, then
+         * commit the offsets it covers. Otherwise the previous checkpoint stays, and the input
+         * after it is read again at the next start (the undelivered alerts are produced again). */
+        for (int64_t flush_end = wall_ms() + 5000; tl_output_pending(e->out) && wall_ms() < flush_end;)
+            tl_output_poll(e->out, 5);
+        if (take_checkpoint(e, 1, 0) == 0)
+            tl_log(TL_LOG_INFO, "final checkpoint written (%llu bytes)", (unsigned long long)atomic_load(&e->checkpoint_bytes));
+    } else {
+        rd_kafka_commit(e->rk, NULL, 0);
+    }
     print_stats(e);
     return e->fatal ? 1 : 0;
 }
@@ -1333,11 +1679,13 @@ void tl_engine_destroy(tl_engine *e)
             rd_kafka_queue_destroy(w->q);
     }
     tl_free(e->w);
+    free_offsets(e->ck_offs, e->ck_noffs);
     for (int i = 0; i < e->nowned; i++)
         tl_program_destroy(e->owned[i]);
     if (e->rk)
         rd_kafka_destroy(e->rk);
     tl_output_destroy(e->out);
+    tl_heartbeat_destroy(e->hb); /* after the output's final flush, which reports against its ack */
     tl_decoder_destroy(e->dec);
     tl_free(e);
 }

@@ -39,7 +39,15 @@ typedef struct tl_engine_stats {
     uint64_t series;
     uint64_t overflowed;
     uint64_t capped;        /* alert instances refused by a rule's max_instances */
+    uint64_t future_clamped;  /* events whose timestamp was more than limits.max_future ahead
+                                 of the wall clock, clamped (future_timestamps: clamp) */
+    uint64_t future_rejected; /* ... rejected instead (reject; also counted in malformed) */
     uint64_t reloads, reload_failures;
+    uint64_t checkpoints;         /* written (state.dir) */
+    uint64_t checkpoint_failures; /* failed writes (disk full, I/O error); also deferred ones */
+    int64_t checkpoint_ms;        /* how long the last one paused the workers */
+    uint64_t checkpoint_bytes;    /* size of the last one */
+    int degraded;                 /* the last checkpoint attempt failed: state is not being saved */
     int64_t watermark;      /* event time, ms */
     int partitions;         /* input partitions currently assigned to this instance */
 } tl_engine_stats;

@@ -8,6 +8,7 @@
 #include "fleet.h"
 #include "gen.h"
 #include "json_encode.h"
+#include "log.h"
 #include "output.h"
 
 static int64_t mono_ms(void)
@@ -67,6 +68,7 @@ int tl_gen_run(const tl_gen_opts *o, tl_gen_result *res, char *err, size_t errca
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!rk) {
         snprintf(err, errcap, "cannot create producer: %s", e);
+        tl_log_redact(err, errcap);
         rd_kafka_conf_destroy(conf);
         return -1;
     }

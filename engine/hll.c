@@ -216,6 +216,26 @@ static void sparse_free(tl_hll_pool *p, uint32_t head)
     }
 }
 
+/* A dense sketch with every register zero: an index chunk and its register chunks. 0 when
+ * the pool is full (nothing taken). */
+static uint32_t dense_new(tl_hll_pool *p)
+{
+    uint32_t got[1 + REG_CHUNKS];
+    uint32_t ngot = 0;
+    for (; ngot < 1 + REG_CHUNKS; ngot++) {
+        got[ngot] = chunk_get(p);
+        if (!got[ngot]) {
+            while (ngot)
+                chunk_put(p, got[--ngot]);
+            return 0;
+        }
+    }
+    chunk *idx = chunk_at(p, got[0]);
+    for (uint32_t i = 0; i < REG_CHUNKS; i++)
+        idx->sub[i] = got[1 + i]; /* chunk_get hands chunks out zeroed */
+    return got[0];
+}
+
 /* Replace the full sparse chain *s by a dense sketch holding its hashes and `extra`. */
 static int sparse_to_dense(tl_hll_pool *p, tl_hll_ref *s, uint64_t extra)
 {
@@ -229,28 +249,54 @@ static int sparse_to_dense(tl_hll_pool *p, tl_hll_ref *s, uint64_t extra)
     }
     h[n++] = extra;
     sparse_free(p, *s);
-
-    uint32_t got[1 + REG_CHUNKS];
-    uint32_t ngot = 0;
-    for (; ngot < 1 + REG_CHUNKS; ngot++) {
-        got[ngot] = chunk_get(p);
-        if (!got[ngot])
-            goto fail;
+    uint32_t idx = dense_new(p);
+    if (!idx) {
+        /* The chain's chunks are on the free list again, so this takes no new memory. */
+        *s = sparse_build(p, h, n - 1);
+        return -1;
     }
-    chunk *idx = chunk_at(p, got[0]);
-    for (uint32_t i = 0; i < REG_CHUNKS; i++)
-        idx->sub[i] = got[1 + i];
     for (uint32_t i = 0; i < n; i++)
-        dense_add(p, got[0], h[i]);
-    *s = got[0] | DENSE_BIT;
+        dense_add(p, idx, h[i]);
+    *s = idx | DENSE_BIT;
     return 0;
+}
 
-fail:
-    while (ngot)
-        chunk_put(p, got[--ngot]);
-    /* The chain's chunks are on the free list again, so this takes no new memory. */
-    *s = sparse_build(p, h, n - 1);
-    return -1;
+uint32_t tl_hll_export(const tl_hll_pool *p, tl_hll_ref s, uint64_t *hashes, uint8_t *regs, int *dense)
+{
+    *dense = (s & DENSE_BIT) != 0;
+    if (*dense) {
+        const chunk *idx = chunk_at(p, s & ~DENSE_BIT);
+        for (uint32_t i = 0; i < REG_CHUNKS; i++)
+            memcpy(regs + i * 64, chunk_at(p, idx->sub[i])->reg, 64);
+        return 0;
+    }
+    uint32_t n = 0;
+    for (uint32_t ref = s; ref;) {
+        const chunk *c = chunk_at(p, ref);
+        for (uint32_t i = 0; i < c->sp.n && n < TL_HLL_SPARSE_MAX; i++)
+            hashes[n++] = c->sp.h[i];
+        ref = c->sp.next;
+    }
+    return n;
+}
+
+int tl_hll_import(tl_hll_pool *p, tl_hll_ref *s, const uint64_t *hashes, uint32_t n, const uint8_t *regs, int dense)
+{
+    tl_hll_clear(p, s);
+    if (!dense) {
+        for (uint32_t i = 0; i < n; i++)
+            if (tl_hll_add(p, s, hashes[i]) < 0)
+                return -1;
+        return 0;
+    }
+    uint32_t idx = dense_new(p);
+    if (!idx)
+        return -1;
+    const chunk *ic = chunk_at(p, idx);
+    for (uint32_t i = 0; i < REG_CHUNKS; i++)
+        memcpy(chunk_at(p, ic->sub[i])->reg, regs + i * 64, 64);
+    *s = idx | DENSE_BIT;
+    return 0;
 }
 
 int tl_hll_add(tl_hll_pool *p, tl_hll_ref *s, uint64_t hash)

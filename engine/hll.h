@@ -61,6 +61,14 @@ int tl_hll_add(tl_hll_pool *p, tl_hll_ref *s, uint64_t hash);
 /* Give a sketch's chunks back to the pool; *s becomes 0. Clearing an empty sketch is a no-op. */
 void tl_hll_clear(tl_hll_pool *p, tl_hll_ref *s);
 
+/* Checkpoints (checkpoint.c): a sketch's content is either its exact hashes (returns their
+ * number, up to TL_HLL_SPARSE_MAX, into `hashes`; *dense = 0) or its 2^TL_HLL_P registers
+ * (into `regs`; *dense = 1). Import rebuilds an empty sketch *s from either; -1 when the pool
+ * is full. */
+uint32_t tl_hll_export(const tl_hll_pool *p, tl_hll_ref s, uint64_t *hashes, uint8_t *regs, int *dense);
+int tl_hll_import(tl_hll_pool *p, tl_hll_ref *s, const uint64_t *hashes, uint32_t n, const uint8_t *regs,
+                  int dense);
+
 /* Accumulator. Callers may read `dense` (0 while the estimate is exact); the other fields are
  * private (the unit test inspects them). */
 typedef struct tl_hll_acc {

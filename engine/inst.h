@@ -3,8 +3,13 @@
  * Follows Prometheus's alerting semantics: inactive -> pending when the condition first
  * holds (pending_since); pending -> firing once it has held for `for`; any evaluation where
  * it does not hold sends pending back to inactive, and firing to resolved (then inactive).
- * While firing, a re-notification is emitted every renotify interval. Times are event time
- * (the watermark at the evaluation), so a replay of the same input gives the same alerts.
+ * While firing, a re-notification is emitted every renotify interval. After a resolution, the
+ * resolved notification is re-sent every resend interval for a while (shard.h) unless the
+ * instance goes pending again. Times are event time (the watermark at the evaluation), so a
+ * replay of the same input gives the same alerts.
+ *
+ * Series records are zeroed on creation, so an all-zero tl_inst is a valid inactive instance
+ * with nothing to re-send (resolved_seq == 0).
  */
 #ifndef TL_INST_H
 #define TL_INST_H
@@ -23,11 +28,14 @@ typedef struct tl_inst {
     int64_t last_notify;   /* event time of the last notification */
     int64_t clear_since;   /* firing but the condition stopped holding at this time (keep_firing_for);
                               INT64_MIN when it holds */
-    double last_value;
-    int64_t resolved_at;   /* event time of the last resolution, while its notification is still
-                              re-sent (alerts.resend_resolved_for); INT64_MIN: none */
+    double last_value;     /* value at the last evaluation that kept it pending or firing; after
+                              a resolution, the value its resolved notification carried (the
+                              re-sends carry it too) */
+    int64_t resolved_at;   /* event time of the last resolution (ends_at of its notification);
+                              meaningful while resolved_seq > 0 */
     int64_t resolved_sent; /* event time the resolved notification was last sent */
-    uint32_t resolved_seq; /* resolved notifications sent for that resolution */
+    uint32_t resolved_seq; /* resolved notifications sent for that resolution (1: the original)
+                              while re-sends are still due; 0: nothing to re-send */
     uint32_t pad2;
 } tl_inst;
 

@@ -23,13 +23,33 @@
 
 #include "json_encode.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 /* Bytes that need escaping inside a JSON string: controls, '"' and '\\'. */
 static int needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
 
-int tl_json_put_string(char *out, size_t cap, size_t *pos, const char *s, size_t n)
+/* The escape of one byte that needs_escape(): \" \\ or \u00XX at out[*o]; -1 if it does not fit. */
+static int put_escape(char *out, size_t cap, size_t *o, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
+    if (c == '"' || c == '\\') {
+        if (cap - *o < 2)
+            return -1;
+        out[(*o)++] = '\\';
+        out[(*o)++] = (char)c;
+        return 0;
+    }
+    if (cap - *o < 6)
+        return -1;
+    memcpy(out + *o, "\\u00", 4);
+    out[*o + 4] = hex[c >> 4];
+    out[*o + 5] = hex[c & 15];
+    *o += 6;
+    return 0;
+}
+
+int tl_json_put_string(char *out, size_t cap, size_t *pos, const char *s, size_t n)
+{
     size_t o = *pos;
     if (o >= cap || cap - o < n + 2)
         return -1; /* even without escapes it cannot fit */
@@ -49,22 +69,50 @@ int tl_json_put_string(char *out, size_t cap, size_t *pos, const char *s, size_t
             if (i == n)
                 break;
         }
-        unsigned char c = (unsigned char)s[i++];
-        if (c == '"' || c == '\\') {
-            if (cap - o < 2)
+        if (put_escape(out, cap, &o, (unsigned char)s[i++]) != 0)
+            return -1;
+    }
+    if (cap - o < 1)
+        return -1;
+    out[o++] = '"';
+    *pos = o;
+    return 0;
+}
+
+int tl_json_put_text(char *out, size_t cap, size_t *pos, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = *pos;
+    if (o >= cap || cap - o < n + 2)
+        return -1; /* even without escapes it cannot fit */
+    out[o++] = '"';
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i; /* plain ASCII, copied in one go */
+        while (run < n && u[run] < 0x80 && !needs_escape(u[run]))
+            run++;
+        if (run > i) {
+            if (cap - o < run - i)
                 return -1;
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else {
-            if (cap - o < 6)
-                return -1;
-            out[o++] = '\\';
-            out[o++] = 'u';
-            out[o++] = '0';
-            out[o++] = '0';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
+            memcpy(out + o, s + i, run - i);
+            o += run - i;
+            i = run;
+            if (i == n)
+                break;
         }
+        if (u[i] < 0x80) { /* '"', '\\' or a control byte */
+            if (put_escape(out, cap, &o, u[i++]) != 0)
+                return -1;
+            continue;
+        }
+        size_t k = tl_utf8_len(u + i, n - i);
+        const char *put = k ? s + i : "\\ufffd";
+        size_t pn = k ? k : 6;
+        if (cap - o < pn)
+            return -1;
+        memcpy(out + o, put, pn);
+        o += pn;
+        i += k ? k : 1;
     }
     if (cap - o < 1)
         return -1;

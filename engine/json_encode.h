@@ -16,4 +16,11 @@ size_t tl_json_encode_event(const tl_event *ev, char *out, size_t cap);
  * not fit. Shared with the alert encoder. */
 int tl_json_put_string(char *out, size_t cap, size_t *pos, const char *s, size_t n);
 
+/* As tl_json_put_string, but the output is valid UTF-8 whatever bytes `s` holds: RFC 8259
+ * requires it, and strict parsers (jansson, Python's json on bytes, Go) reject the whole
+ * document otherwise, so one event with a Latin-1 tool name would make its alert unreadable.
+ * Each byte that does not start a well-formed sequence (utf8.h) is written as \ufffd. For
+ * text that came from events: the alert encoder writes every string with it. */
+int tl_json_put_text(char *out, size_t cap, size_t *pos, const char *s, size_t n);
+
 #endif

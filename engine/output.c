@@ -101,12 +101,29 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     push_retry(o, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, hdrs, ack, is_alert);
 }
 
+/* librdkafka's own log lines (its default logger writes to stderr directly) go through
+ * tl_log, which redacts the registered secrets: `debug=conf` dumps every property, and
+ * librdkafka 2.0.2 only masks those it marks sensitive (not sasl.oauthbearer.client.secret). */
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    tl_log_level lvl = level <= 3 ? TL_LOG_ERROR : level == 4 ? TL_LOG_WARN : TL_LOG_INFO;
+    tl_log(lvl, "kafka %s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
+}
+
 int tl_kafka_conf_set(rd_kafka_conf_t *conf, const tl_kv *kv, size_t n, char *err, size_t errcap)
 {
+    rd_kafka_conf_set_log_cb(conf, kafka_log);
     for (size_t i = 0; i < n; i++) {
+        int secret = tl_config_prop_is_secret(kv[i].key);
+        if (secret && tl_log_add_secret(kv[i].val) < 0) {
+            snprintf(err, errcap, "kafka property %s: too many secret values to keep out of the log", kv[i].key);
+            return -1;
+        }
         char e[256];
         if (rd_kafka_conf_set(conf, kv[i].key, kv[i].val, e, sizeof e) != RD_KAFKA_CONF_OK) {
-            snprintf(err, errcap, "kafka property %s=%s: %s", kv[i].key, kv[i].val, e);
+            /* librdkafka's message may quote the value too ("Invalid value ... for ...") */
+            snprintf(err, errcap, "kafka property %s=%s: %s", kv[i].key, secret ? TL_LOG_REDACTED : kv[i].val, e);
+            tl_log_redact(err, errcap);
             return -1;
         }
     }
@@ -146,6 +163,7 @@ tl_output *tl_output_new(const tl_config *cfg, char *err, size_t errcap)
     o->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!o->rk) {
         snprintf(err, errcap, "cannot create producer: %s", e);
+        tl_log_redact(err, errcap);
         rd_kafka_conf_destroy(conf);
         tl_output_destroy(o);
         return NULL;

@@ -52,7 +52,11 @@ void tl_output_poll(tl_output *o, int timeout_ms);
 size_t tl_output_pending(tl_output *o);
 void tl_output_stats_get(tl_output *o, tl_output_stats *out);
 
-/* Apply -X style properties to a librdkafka config; -1 with message on a bad property. */
+/* Apply -X style properties to a librdkafka config; -1 with message on a bad property.
+ * Values of secret properties (tl_config_prop_is_secret) are registered with tl_log as
+ * secrets and shown as "[redacted]" in the message; the config's log callback is set so
+ * that librdkafka's own log lines go through tl_log (and its redaction) instead of straight
+ * to stderr. Every client built from user properties therefore keeps secrets out of logs. */
 int tl_kafka_conf_set(rd_kafka_conf_t *conf, const tl_kv *kv, size_t n, char *err, size_t errcap);
 
 #endif

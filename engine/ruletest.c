@@ -70,12 +70,15 @@ typedef struct expect {
     char **lk, **lv;
     int has_value, has_tol;
     double value, tol;
+    int has_resend;
+    uint32_t resend; /* the latest event must be this re-send of the resolved notification */
 } expect;
 
 typedef struct rtest {
     char *name;
     uint32_t line, col;
     int64_t eval, until; /* offsets */
+    int64_t resend_for, resend_every; /* re-sends of resolved notifications (0: off, the default) */
     evline *lines;
     uint32_t nlines;
     rec *recs;
@@ -90,6 +93,7 @@ typedef struct seen {
     tl_alert_state state;
     int64_t ts, emitted_wm;
     double value;
+    uint32_t resend;
     char fp[17];
     char *labels; /* "k\0v\0k\0v\0" */
     uint32_t nl;
@@ -808,7 +812,7 @@ static int rule_has_label(const tl_program *p, const tl_rule *r, const char *k)
 
 static int parse_expect(pctx *c, const tl_program *prog, expect *e, const tl_ynode *m)
 {
-    static const char *const keys[] = {"at", "alert", "state", "labels", "value", "tolerance", NULL};
+    static const char *const keys[] = {"at", "alert", "state", "labels", "value", "tolerance", "resend", NULL};
     char emsg[600];
     if (m->type != TL_Y_MAP)
         return err_at(c, m, "an expectation is a mapping with at, alert and state");
@@ -902,12 +906,23 @@ static int parse_expect(pctx *c, const tl_program *prog, expect *e, const tl_yno
             bad |= err_at(c, tol, "tolerance must not be negative");
         e->has_tol = 1;
     }
+    const tl_ynode *rs = tl_ynode_get(m, "resend");
+    if (rs) {
+        int64_t n = 0;
+        if (tl_ynode_int(c->doc, rs, 0, 1000000, &n, emsg, sizeof emsg))
+            bad |= err_raw(c, emsg);
+        else if (e->state != EXP_RESOLVED)
+            bad |= err_at(c, rs, "'resend' needs state resolved (it counts re-sends of a resolved notification)");
+        e->has_resend = 1;
+        e->resend = (uint32_t)n;
+    }
     return bad;
 }
 
 static int parse_test(pctx *c, const tl_program *prog, int64_t start, rtest *t, const tl_ynode *m)
 {
-    static const char *const keys[] = {"name", "eval", "until", "events", "expect", NULL};
+    static const char *const keys[] = {"name", "eval", "until", "events", "expect", "resend_resolved_for",
+                                       "resend_interval", NULL};
     char emsg[600];
     if (m->type != TL_Y_MAP)
         return err_at(c, m, "a test is a mapping with name, events and expect");
@@ -931,6 +946,20 @@ static int parse_test(pctx *c, const tl_program *prog, int64_t start, rtest *t, 
             bad = -1;
         else if (t->eval <= 0)
             bad |= err_at(c, ev, "eval must be positive");
+    }
+    /* off unless asked for, so a timeline shows each transition once (the engine's default is
+     * alerts.resend_resolved_for 15m, every alerts.resend_interval 5m) */
+    const tl_ynode *rf = tl_ynode_get(m, "resend_resolved_for"), *ri = tl_ynode_get(m, "resend_interval");
+    t->resend_every = 300000;
+    if (rf && ydur(c, rf, &t->resend_for))
+        bad = -1;
+    if (ri) {
+        if (ydur(c, ri, &t->resend_every))
+            bad = -1;
+        else if (t->resend_every <= 0)
+            bad |= err_at(c, ri, "resend_interval must be positive");
+        else if (!rf)
+            bad |= err_at(c, ri, "resend_interval applies to resend_resolved_for, which is not given");
     }
     const tl_ynode *evs = tl_ynode_get(m, "events");
     int64_t last = 0;
@@ -1188,6 +1217,7 @@ static void sink(void *ctx, const tl_alert *a)
     s->ts = a->timestamp_ms;
     s->emitted_wm = r->cur_wm;
     s->value = a->value;
+    s->resend = a->resend;
     memcpy(s->fp, a->fingerprint, sizeof s->fp);
     s->labels = lb;
     s->nl = a->n_labels;
@@ -1299,7 +1329,7 @@ static int check_expect(const tl_ruletest_file *f, const runner *r, const expect
             best = inst[k];
         if ((e->state == EXP_FIRING && s->state == TL_ALERT_FIRING) ||
             (e->state == EXP_RESOLVED && s->state == TL_ALERT_RESOLVED)) {
-            if (value_ok(e, s->value))
+            if (value_ok(e, s->value) && (!e->has_resend || s->resend == e->resend))
                 match = inst[k];
         }
     }
@@ -1331,8 +1361,11 @@ static int check_expect(const tl_ruletest_file *f, const runner *r, const expect
     fmt_dur(s->ts - f->start, t, sizeof t);
     if (e->nl == 0 || ninst > 1)
         fmt_seen_labels(s, lb, sizeof lb);
-    int w = snprintf(why, cap, "%s%s%s, value %.6g at %s", lb, *lb ? " " : "",
-                     s->state == TL_ALERT_FIRING ? "firing" : "resolved", s->value, t);
+    char rsn[32] = "";
+    if (s->resend || e->has_resend)
+        snprintf(rsn, sizeof rsn, " (resend %u)", s->resend);
+    int w = snprintf(why, cap, "%s%s%s, value %.6g at %s%s", lb, *lb ? " " : "",
+                     s->state == TL_ALERT_FIRING ? "firing" : "resolved", s->value, t, rsn);
     if (w > 0 && (size_t)w < cap && ninst + nmore > 1)
         snprintf(why + w, cap - (size_t)w, " (%zu matching instances, %zu firing)", ninst + nmore, nfiring);
     return 0;
@@ -1349,10 +1382,12 @@ static void fmt_expect(const expect *e, char *buf, size_t cap)
         o += (size_t)snprintf(buf + o, cap - o, " %s", state_names[e->state]);
     if (e->has_value && o < cap) {
         if (e->has_tol)
-            snprintf(buf + o, cap - o, " (value %.6g\xc2\xb1%.6g)", e->value, e->tol);
+            o += (size_t)snprintf(buf + o, cap - o, " (value %.6g\xc2\xb1%.6g)", e->value, e->tol);
         else
-            snprintf(buf + o, cap - o, " (value %.6g)", e->value);
+            o += (size_t)snprintf(buf + o, cap - o, " (value %.6g)", e->value);
     }
+    if (e->has_resend && o < cap)
+        snprintf(buf + o, cap - o, " (resend %u)", e->resend);
 }
 
 typedef struct synth_ctx {
@@ -1387,7 +1422,8 @@ static void group_trace_id(tl_event *ev, size_t nth, char *buf, size_t cap)
 static int run_test(const tl_ruletest_file *f, const rtest *t, const tl_ruletest_run_opts *o, FILE *out)
 {
     runner r = {.f = f};
-    tl_shard_opts so = {.sink = sink, .sink_ctx = &r};
+    tl_shard_opts so = {.sink = sink, .sink_ctx = &r, .resend_resolved_ms = t->resend_for,
+                        .resend_interval_ms = t->resend_every};
     tl_shard *sh = tl_shard_new(f->prog, &so);
     tl_router rt;
     tl_event *ev = tl_malloc(sizeof *ev);
@@ -1462,8 +1498,11 @@ static int run_test(const tl_ruletest_file *f, const rtest *t, const tl_ruletest
             fmt_dur(s->ts - f->start, ts, sizeof ts);
             fmt_dur(s->emitted_wm - f->start, wm, sizeof wm);
             fmt_seen_labels(s, lb, sizeof lb);
-            fprintf(out, "    %-8s %-9s %s%s value %.6g (evaluated at watermark %s)\n", ts,
-                    s->state == TL_ALERT_FIRING ? "FIRING" : "RESOLVED", s->rule, lb, s->value, wm);
+            char rsn[32] = "";
+            if (s->resend)
+                snprintf(rsn, sizeof rsn, " [resend %u]", s->resend);
+            fprintf(out, "    %-8s %-9s %s%s value %.6g%s (evaluated at watermark %s)\n", ts,
+                    s->state == TL_ALERT_FIRING ? "FIRING" : "RESOLVED", s->rule, lb, s->value, rsn, wm);
         }
     }
 done:

@@ -35,6 +35,12 @@
  * when none is firing and some instance's latest is resolved; `inactive` when none is firing.
  * Early firings are stamped at the end of the open slot, so they count from that time on.
  *
+ * Re-sends of resolved notifications (the engine's alerts.resend_resolved_for) are off in
+ * tests, so a timeline shows each transition once. A test enables them with
+ * `resend_resolved_for: 15m` (and `resend_interval: 5m`, the default); an expectation
+ * `{state: resolved, resend: N}` then also requires the instance's latest event to be the
+ * N-th re-send (0: the original), and --verbose marks re-sends "[resend N]".
+ *
  * Errors (file and rules) are `file:line:col: message`, collected like tl_rules_load's; an
  * error inside an event line points at the character (and says its offset in the line).
  * Ownership: a tl_ruletest_file owns its compiled program, tests and recorded alerts.

@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
+#include "ckio.h"
 #include "filter.h"
 #include "inst.h"
 #include "series.h"
@@ -40,6 +41,7 @@ struct tl_shard {
                                fold tests them all; here they are contiguous, not one
                                dependent load per plan record) */
     tl_shard_stats st;
+    uint8_t *restored;      /* per rule: closing progress came from a checkpoint (load only) */
 };
 
 tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
@@ -97,6 +99,7 @@ void tl_shard_destroy(tl_shard *s)
     tl_free(s->pos);
     tl_free(s->closed);
     tl_free(s->active);
+    tl_free(s->restored);
     tl_sketch_acc_fini(&s->acc);
     tl_hll_acc_fini(&s->hacc);
     tl_hll_pool_destroy(s->hll);
@@ -412,18 +415,11 @@ static const char *tmpl_lookup(void *vctx, const char *name, size_t *n)
     return v;
 }
 
-static void hex(char *out, const void *bytes, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    const unsigned char *b = bytes;
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static void emit(eval_ctx *e, tl_inst *in, tl_alert_state state, double value, int64_t wm)
+/* Build and send one alert of instance `in` as of watermark `wm`. A resolved alert carries
+ * ends_at = in->resolved_at (set by the caller), so its re-sends (`resend` > 0, later `wm`)
+ * repeat the original's identity and content; only timestamp, resend and possibly the
+ * exemplars still in the window ring differ. */
+static void emit(eval_ctx *e, tl_inst *in, tl_alert_state state, double value, int64_t wm, uint32_t resend)
 {
     tl_shard *s = e->s;
     const tl_rule *r = e->r;
@@ -475,7 +471,8 @@ static void emit(eval_ctx *e, tl_inst *in, tl_alert_state state, double value, i
     a.owner = r->owner;
     a.runbook = r->runbook;
     a.starts_at_ms = in->fired_at;
-    a.ends_at_ms = state == TL_ALERT_RESOLVED ? wm : -1;
+    a.ends_at_ms = state == TL_ALERT_RESOLVED ? in->resolved_at : -1;
+    a.resend = resend;
     /* fingerprint: rule name and label set */
     char fpin[sizeof keycopy + 1024];
     size_t fl = 0;
@@ -486,26 +483,14 @@ static void emit(eval_ctx *e, tl_inst *in, tl_alert_state state, double value, i
         fl += (size_t)snprintf(fpin + fl, sizeof fpin - fl, "%c%s=%s", 0, r->static_keys[i], r->static_vals[i]);
     if (fl > sizeof fpin)
         fl = sizeof fpin;
-    uint64_t fp = XXH3_64bits(fpin, fl);
-    unsigned char fpb[8];
-    for (int i = 0; i < 8; i++)
-        fpb[i] = (unsigned char)(fp >> (56 - 8 * i));
-    hex(a.fingerprint, fpb, 8);
-    struct {
-        uint64_t fp;
-        int64_t starts;
-        uint32_t state, seq;
-    } tid = {fp, in->fired_at, (uint32_t)state, state == TL_ALERT_RESOLVED ? 0 : in->notify_seq};
-    XXH128_hash_t th = XXH3_128bits(&tid, sizeof tid);
-    unsigned char tb[16];
-    for (int i = 0; i < 8; i++) {
-        tb[i] = (unsigned char)(th.high64 >> (56 - 8 * i));
-        tb[8 + i] = (unsigned char)(th.low64 >> (56 - 8 * i));
-    }
-    hex(a.transition_id, tb, 16);
-    /* exemplars: from the plan behind the rule's first aggregate */
+    uint64_t fp = tl_alert_set_fingerprint(&a, fpin, fl);
+    /* a resolved notification has sequence 0, so each re-send repeats its transition id */
+    tl_alert_set_transition_id(&a, fp, in->fired_at, state == TL_ALERT_RESOLVED ? 0 : in->notify_seq);
+    /* exemplars: from the plan behind the rule's first aggregate, over the window the
+     * notification describes (a re-send's is the original's) */
     const tl_plan *pl = &p->plans[r->count_plan];
-    a.n_exemplars = tl_window_exemplars(pl, tl_series_at(e->se, pl->offset), wm - r->window_ms, wm,
+    int64_t ex_end = state == TL_ALERT_RESOLVED ? in->resolved_at : wm;
+    a.n_exemplars = tl_window_exemplars(pl, tl_series_at(e->se, pl->offset), ex_end - r->window_ms, ex_end,
                                         a.exemplar_trace_ids, TL_ALERT_MAX_EXEMPLARS);
     char exbuf[TL_ALERT_MAX_EXEMPLARS][TL_EXEMPLAR_ID_MAX + 1];
     for (uint32_t i = 0; i < a.n_exemplars; i++) {
@@ -532,9 +517,51 @@ static void emit(eval_ctx *e, tl_inst *in, tl_alert_state state, double value, i
         s->opts.sink(s->opts.sink_ctx, &a);
 }
 
+/* ---- resolved notifications, re-sent (shard.h) ---------------------------------------------- */
+
+static int64_t resend_interval(const tl_shard *s)
+{
+    return s->opts.resend_interval_ms > 0 ? s->opts.resend_interval_ms : s->opts.resend_resolved_ms;
+}
+
+/* `in` has just been resolved at `at` with `value`: send the resolved notification, and keep
+ * what its re-sends need (resolved_seq > 0 while one is still due). */
+static void resolve(eval_ctx *e, tl_inst *in, double value, int64_t at)
+{
+    const tl_shard *s = e->s;
+    in->resolved_at = at;
+    in->resolved_sent = at;
+    in->last_value = value;
+    emit(e, in, TL_ALERT_RESOLVED, value, at, 0);
+    in->resolved_seq = s->opts.resend_resolved_ms > 0 && resend_interval(s) <= s->opts.resend_resolved_ms ? 1 : 0;
+}
+
+/* A closing evaluation at `at` of an inactive instance: re-send its resolved notification if
+ * one is due. Returns the number of alerts emitted (0 or 1). */
+static uint32_t resend_resolved(eval_ctx *e, tl_inst *in, int64_t at)
+{
+    const tl_shard *s = e->s;
+    if (!in->resolved_seq)
+        return 0;
+    int64_t iv = resend_interval(s);
+    if (at - in->resolved_at > s->opts.resend_resolved_ms) { /* past it (a catch-up jump) */
+        in->resolved_seq = 0;
+        return 0;
+    }
+    if (at - in->resolved_sent < iv)
+        return 0;
+    in->resolved_sent = at;
+    emit(e, in, TL_ALERT_RESOLVED, in->last_value, at, in->resolved_seq);
+    in->resolved_seq++;
+    if (at + iv - in->resolved_at > s->opts.resend_resolved_ms)
+        in->resolved_seq = 0; /* that was the last one: the series may be freed when idle */
+    return 1;
+}
+
 /* Evaluate rule r on series se over the k slots ending at `epoch`, as of `at` (the end of
  * that slot). `early`: an evaluation on a still-open slot, which may only take a transition
- * the closing evaluation is certain to take (see tl_shard_evaluate). */
+ * the closing evaluation is certain to take (see tl_shard_evaluate). Closing evaluations
+ * also send the re-sends of a resolved notification that are due. */
 static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t epoch, int early)
 {
     int64_t at = (epoch + 1) * r->width_ms;
@@ -574,7 +601,8 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
     if (!defined) {
         switch (r->no_data) {
         case TL_NODATA_RESOLVE: break;
-        case TL_NODATA_IGNORE: return 0;
+        case TL_NODATA_IGNORE: /* no transition; a re-send still goes out on time */
+            return !early && in->state == TL_INST_INACTIVE ? resend_resolved(&e, in, at) : 0;
         case TL_NODATA_KEEP: cond = in->state != TL_INST_INACTIVE; break;
         case TL_NODATA_ALERT: cond = 1; break;
         }
@@ -606,6 +634,7 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
         }
         in->state = TL_INST_PENDING;
         in->pending_since = at;
+        in->resolved_seq = 0; /* a new episode: the last resolution is no longer news */
         se->nactive++;
         s->active[ri]++;
         /* with `for: 0` it fires in this same evaluation */
@@ -624,7 +653,7 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
             in->last_notify = at;
             in->notify_seq = 0;
             in->clear_since = INT64_MIN;
-            emit(&e, in, TL_ALERT_FIRING, value, at);
+            emit(&e, in, TL_ALERT_FIRING, value, at, 0);
             emitted++;
         }
         break;
@@ -639,7 +668,7 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
             if (at - in->clear_since < r->keep_firing_ms)
                 break; /* keep_firing_for: hold the alert open a while longer */
             if (!r->one_shot) { /* event rules notify once and have nothing to resolve */
-                emit(&e, in, TL_ALERT_RESOLVED, defined ? value : in->last_value, at);
+                resolve(&e, in, defined ? value : in->last_value, at);
                 emitted++;
             }
             in->state = TL_INST_INACTIVE;
@@ -652,21 +681,28 @@ static uint32_t eval_rule(tl_shard *s, const tl_rule *r, tl_series *se, int64_t 
         if (r->renotify_ms > 0 && at - in->last_notify >= r->renotify_ms) {
             in->last_notify = at;
             in->notify_seq++;
-            emit(&e, in, TL_ALERT_FIRING, value, at);
+            emit(&e, in, TL_ALERT_FIRING, value, at, 0);
             emitted++;
         }
         break;
     }
     }
+    if (!early && in->state == TL_INST_INACTIVE && in->resolved_seq)
+        emitted += resend_resolved(&e, in, at);
     return emitted;
 }
 
-/* A series with no live slot and no active instance is freed. */
+/* A series with no live slot, no active instance and no re-send due is freed. */
 static int series_idle(tl_shard *s, uint32_t group, tl_series *se, int64_t wm)
 {
     if (se->nactive)
         return 0;
     const tl_group *g = &s->prog->groups[group];
+    for (uint32_t k = 0; k < g->nrules; k++) {
+        const tl_inst *in = tl_series_at(se, g->inst_offset + k * (uint32_t)sizeof(tl_inst));
+        if (in->resolved_seq)
+            return 0; /* its resolved notification is still re-sent */
+    }
     for (uint32_t i = 0; i < g->nplans; i++) {
         const tl_plan *pl = &s->prog->plans[g->plans[i]];
         tl_planstate *st = tl_series_at(se, pl->offset);
@@ -997,4 +1033,250 @@ oom:
     s->hll = NULL;
     tl_shard_destroy(s);
     return NULL;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+tl_shard_opts tl_shard_get_opts(const tl_shard *s) { return s->opts; }
+
+uint64_t tl_plan_sig(const tl_program *p, const tl_plan *pl)
+{
+    XXH3_state_t *st = XXH3_createState();
+    if (!st)
+        return 0; /* out of memory: matches no plan, so its windows start empty */
+    XXH3_64bits_reset(st);
+    int32_t num[4] = {(int32_t)pl->kind, pl->field, pl->pred >= 0, 0};
+    if (pl->kind == TL_PLAN_DISTINCT) {
+        const tl_fieldref *d = &p->dfields[pl->field];
+        num[1] = d->is_attr ? -1 : d->field;
+        num[3] = d->is_attr;
+        if (d->is_attr)
+            XXH3_64bits_update(st, d->attr.p, d->attr.n);
+    }
+    XXH3_64bits_update(st, num, sizeof num);
+    XXH3_64bits_update(st, &pl->width_ms, sizeof pl->width_ms);
+    const char *f = p->filters[pl->filter].canon;
+    XXH3_64bits_update(st, f, strlen(f) + 1);
+    if (pl->pred >= 0) {
+        const char *q = p->filters[pl->pred].canon;
+        XXH3_64bits_update(st, q, strlen(q) + 1);
+    }
+    uint64_t h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return h;
+}
+
+static void save_inst(tl_ckw *w, const tl_inst *in)
+{
+    tl_ckw_u8(w, in->state);
+    tl_ckw_u8(w, in->capped);
+    tl_ckw_u32(w, in->notify_seq);
+    tl_ckw_i64(w, in->pending_since);
+    tl_ckw_i64(w, in->fired_at);
+    tl_ckw_i64(w, in->last_notify);
+    tl_ckw_i64(w, in->clear_since);
+    tl_ckw_f64(w, in->last_value);
+    tl_ckw_i64(w, in->resolved_at);
+    tl_ckw_i64(w, in->resolved_sent);
+    tl_ckw_u32(w, in->resolved_seq);
+}
+
+static void load_inst(tl_ckr *r, tl_inst *in)
+{
+    memset(in, 0, sizeof *in);
+    in->state = tl_ckr_u8(r);
+    in->capped = tl_ckr_u8(r);
+    in->notify_seq = tl_ckr_u32(r);
+    in->pending_since = tl_ckr_i64(r);
+    in->fired_at = tl_ckr_i64(r);
+    in->last_notify = tl_ckr_i64(r);
+    in->clear_since = tl_ckr_i64(r);
+    in->last_value = tl_ckr_f64(r);
+    in->resolved_at = tl_ckr_i64(r);
+    in->resolved_sent = tl_ckr_i64(r);
+    in->resolved_seq = tl_ckr_u32(r);
+    if (in->state > TL_INST_FIRING)
+        tl_ckr_fail(r, "unknown alert state");
+}
+
+static void save_series(const tl_shard *s, tl_ckw *w, uint32_t gi, const tl_series_table *t, const tl_series *se)
+{
+    const tl_program *p = s->prog;
+    const tl_group *g = &p->groups[gi];
+    tl_ckw_u8(w, 1); /* a series record follows */
+    tl_ckw_u32(w, gi);
+    tl_ckw_u64(w, se->hash);
+    tl_ckw_str(w, tl_series_key(t, se), se->key_len);
+    tl_ckw_u8(w, se->overflow);
+    tl_ckw_u8(w, se->dirty);
+    tl_ckw_i64(w, se->first_ts);
+    tl_ckw_i64(w, se->last_ts);
+    for (uint32_t i = 0; i < g->nplans; i++) {
+        const tl_plan *pl = &p->plans[g->plans[i]];
+        tl_window_save(pl, tl_series_at(se, pl->offset), s->pool, s->hll, w);
+    }
+    for (uint32_t i = 0; i < g->nrules; i++)
+        save_inst(w, tl_series_at(se, g->inst_offset + i * (uint32_t)sizeof(tl_inst)));
+}
+
+void tl_shard_save(const tl_shard *s, tl_ckw *w)
+{
+    const tl_program *p = s->prog;
+    tl_ckw_i64(w, s->wm);
+    tl_ckw_i64(w, s->min_ts);
+    tl_ckw_u32(w, p->nrules);
+    for (uint32_t r = 0; r < p->nrules; r++)
+        tl_ckw_i64(w, s->closed[r]);
+    for (uint32_t gi = 0; gi < p->ngroups && !w->err; gi++) {
+        const tl_series_table *t = &s->tables[gi];
+        for (size_t i = 0; i < t->cap && !w->err; i++)
+            if (t->slots[i].s)
+                save_series(s, w, gi, t, t->slots[i].s);
+        if (t->overflow)
+            save_series(s, w, gi, t, t->overflow);
+    }
+    tl_ckw_u8(w, 0); /* end of this shard's series */
+}
+
+/* Read (and drop) a plan the running program no longer has: into a one-slot scratch state. */
+static int skip_plan(tl_shard *s, uint8_t kind, tl_ckr *r)
+{
+    tl_plan pl = {.kind = (tl_plan_kind)kind, .pred = -1, .width_ms = 1, .window_slots = 1, .nslots = 1};
+    union {
+        tl_planstate st;
+        char bytes[sizeof(tl_planstate) + sizeof(tl_mslot)];
+    } buf;
+    tl_window_init(&pl, &buf.st);
+    int rc = tl_window_load(&pl, &buf.st, s->pool, s->hll, r);
+    tl_window_fini(&pl, &buf.st, s->pool);
+    if (pl.kind == TL_PLAN_DISTINCT)
+        tl_window_clear_distinct(&pl, &buf.st, s->hll, INT64_MAX);
+    return rc < 0 ? -1 : 0;
+}
+
+static int load_series(tl_shard **shards, uint32_t nshards, const tl_ckmap *map, tl_ckr *r, uint64_t *dropped)
+{
+    uint32_t cg = tl_ckr_u32(r);
+    uint64_t hash = tl_ckr_u64(r);
+    uint32_t klen;
+    const char *key = tl_ckr_str(r, &klen, 1u << 20);
+    uint8_t overflow = tl_ckr_u8(r), dirty = tl_ckr_u8(r);
+    int64_t first_ts = tl_ckr_i64(r), last_ts = tl_ckr_i64(r);
+    if (r->bad)
+        return -1;
+    if (cg >= map->ngroups)
+        return tl_ckr_fail(r, "series of an unknown group");
+    int32_t g = map->group[cg];
+    tl_shard *s = shards[nshards > 1 ? tl_series_owner(hash, nshards) : 0];
+    tl_series *se = NULL;
+    tl_series_table *t = g >= 0 ? &s->tables[g] : NULL;
+    if (t && overflow) {
+        /* the overflow series is not in the table: create it the way a full table does */
+        if (!t->overflow) {
+            uint64_t saved = t->max_series, count = t->count;
+            t->max_series = 0;
+            t->count = 0;
+            int created;
+            se = tl_series_get(t, 0, TL_OVERFLOW_KEY, (uint32_t)strlen(TL_OVERFLOW_KEY), &created);
+            t->max_series = saved;
+            t->count = count;
+            t->overflowed = 0;
+        }
+        se = t->overflow;
+    } else if (t) {
+        int created;
+        se = tl_series_get(t, hash, key, klen, &created);
+        if (se && se->overflow) { /* the table is full in this run (a smaller max_series) */
+            (*dropped)++;
+            se = NULL;
+        }
+    }
+    if (!se && t && !overflow && !r->bad && !(t->count >= t->max_series))
+        return -2; /* out of memory */
+    if (se) {
+        se->first_ts = first_ts;
+        se->last_ts = last_ts;
+        if (dirty)
+            tl_series_mark_dirty(t, se);
+    }
+    const tl_program *p = s->prog;
+    for (uint32_t i = 0; i < map->group_nplans[cg] && !r->bad; i++) {
+        uint32_t cp = map->group_plans[cg][i];
+        int32_t pid = map->plan[cp];
+        if (se && pid >= 0 && p->plans[pid].group == (uint32_t)g) {
+            const tl_plan *pl = &p->plans[pid];
+            if (tl_window_load(pl, tl_series_at(se, pl->offset), s->pool, s->hll, r) == 1)
+                (*dropped)++;
+        } else if (skip_plan(s, map->plan_kind[cp], r) < 0) {
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < map->group_nrules[cg] && !r->bad; i++) {
+        tl_inst in;
+        load_inst(r, &in);
+        int32_t rid = map->rule[map->group_rules[cg][i]];
+        if (!se || rid < 0 || p->rules[rid].group != (uint32_t)g || r->bad)
+            continue;
+        const tl_group *grp = &p->groups[g];
+        tl_inst *dst = tl_series_at(se, grp->inst_offset + p->rules[rid].index_in_group * (uint32_t)sizeof(tl_inst));
+        *dst = in;
+        if (in.state != TL_INST_INACTIVE) {
+            se->nactive++;
+            s->active[rid]++;
+        }
+    }
+    return r->bad ? -1 : 0;
+}
+
+int tl_shard_load(tl_shard **shards, uint32_t nshards, const tl_ckmap *map, tl_ckr *r, uint64_t *dropped)
+{
+    const tl_program *p = shards[0]->prog;
+    int64_t wm = tl_ckr_i64(r), min_ts = tl_ckr_i64(r);
+    uint32_t nr = tl_ckr_u32(r);
+    if (!r->bad && nr != map->nrules)
+        return tl_ckr_fail(r, "rule count differs from the checkpoint's program");
+    for (uint32_t k = 0; k < nshards; k++) {
+        tl_shard *s = shards[k];
+        if (!s->restored && !(s->restored = tl_calloc(p->nrules ? p->nrules : 1, 1)))
+            return -2;
+        if (min_ts < s->min_ts)
+            s->min_ts = min_ts;
+        if (wm > s->wm)
+            s->wm = wm;
+    }
+    for (uint32_t cr = 0; cr < nr && !r->bad; cr++) {
+        int64_t closed = tl_ckr_i64(r);
+        int32_t rid = map->rule[cr];
+        for (uint32_t k = 0; rid >= 0 && k < nshards; k++) {
+            tl_shard *s = shards[k];
+            if (!s->restored[rid] || closed < s->closed[rid])
+                s->closed[rid] = closed;
+            s->restored[rid] = 1;
+        }
+    }
+    while (!r->bad) {
+        uint8_t more = tl_ckr_u8(r);
+        if (r->bad || !more)
+            break;
+        if (more != 1)
+            return tl_ckr_fail(r, "bad series marker");
+        int rc = load_series(shards, nshards, map, r, dropped);
+        if (rc < 0)
+            return rc;
+    }
+    return r->bad ? -1 : 0;
+}
+
+void tl_shard_restore_done(tl_shard *s, int64_t wm)
+{
+    const tl_program *p = s->prog;
+    int64_t at = s->wm > wm ? s->wm : wm;
+    s->wm = INT64_MIN;
+    if (at != INT64_MIN)
+        tl_shard_set_watermark(s, at);
+    for (uint32_t r = 0; r < p->nrules; r++)
+        if ((!s->restored || !s->restored[r]) && at != INT64_MIN)
+            s->closed[r] = tl_epoch(at, p->rules[r].width_ms) - 1; /* a new rule starts now */
+    tl_free(s->restored);
+    s->restored = NULL;
 }

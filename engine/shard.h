@@ -16,6 +16,13 @@
  * condition already holds on the open slot, the firing that the evaluation at B is certain
  * to make is emitted at once (stamped B), so a page does not wait for the slot to close.
  *
+ * Resolved notifications are re-sent (opts.resend_resolved_ms, as Prometheus keeps sending
+ * resolved alerts to Alertmanager for 15 minutes), so one lost message does not leave a page
+ * open: after a resolution at R, the closing evaluations at R + interval, R + 2 interval, ...
+ * up to R + resend_resolved_ms emit the same resolved alert again (same transition_id,
+ * starts_at, ends_at, value; `resend` = 1, 2, ...; timestamp the re-send's), until the
+ * instance goes pending or firing again. A series keeps its record while a re-send is due.
+ *
  * Threading: one thread per shard; nothing is shared except the read-only program.
  */
 #ifndef TL_SHARD_H
@@ -75,6 +82,10 @@ typedef struct tl_shard_opts {
     void *sink_ctx;
     uint32_t nowners;        /* shards sharing the series (a rule's max_instances is split
                                 evenly between them); 0 = 1 */
+    int64_t resend_resolved_ms; /* re-send a resolved notification for this long after the
+                                   resolution (event time); 0 = never (zeroed opts: tests and
+                                   `tripline test` see each transition once) */
+    int64_t resend_interval_ms; /* ... this often; <= 0 means once, at the end */
 } tl_shard_opts;
 
 typedef struct tl_shard_stats {
@@ -120,5 +131,46 @@ tl_shard *tl_shard_migrate(tl_shard *old, const tl_program *prog, const tl_shard
 
 /* Number of instances currently firing (for tests and the demo summary). */
 uint32_t tl_shard_firing(const tl_shard *s);
+
+/* ---- checkpoints (checkpoint.c) ------------------------------------------------------------
+ *
+ * A checkpoint names groups, plans and rules by what they are (label names, plan signature,
+ * rule name and definition), not by their ids, so the state of a rule pack that changed
+ * between runs loads the way a hot reload carries it over: what still exists keeps its
+ * windows and alert state. The owner calls these with its workers parked. */
+struct tl_ckw;
+struct tl_ckr;
+
+/* What identifies a plan's windows across programs: kind, slot width, measured field, filter
+ * and numerator text (the same things a reload compares). */
+uint64_t tl_plan_sig(const tl_program *p, const tl_plan *pl);
+
+/* The checkpoint's program as it maps onto the running one. Built by checkpoint.c; arrays
+ * are indexed by the checkpoint's ids. */
+typedef struct tl_ckmap {
+    uint32_t ngroups, nplans, nrules;
+    int32_t *group;         /* -> running group id, -1: gone */
+    int32_t *plan;          /* -> running plan id, -1: gone */
+    int32_t *rule;          /* -> running rule id, -1: gone or changed */
+    uint8_t *plan_kind;     /* checkpoint plan kinds (to read a plan that is gone) */
+    uint32_t *group_nplans; /* per checkpoint group: its plans, then its rules, in saved order */
+    uint32_t **group_plans;
+    uint32_t *group_nrules;
+    uint32_t **group_rules;
+} tl_ckmap;
+
+/* The options s was created with (to create an empty one like it). */
+tl_shard_opts tl_shard_get_opts(const tl_shard *s);
+
+/* Window, alert and closing state of every series of s. */
+void tl_shard_save(const tl_shard *s, struct tl_ckw *w);
+/* Load what one tl_shard_save wrote into the running shards (each series goes to the shard
+ * that owns its hash). *closed (per running rule) takes the minimum closing progress seen,
+ * *wm the checkpoint's watermark. 0 on success, -1 on a malformed file (the reader says where),
+ * -2 on out of memory. Series refused by a full table, and sketches a full pool could not take,
+ * are counted in *dropped. */
+int tl_shard_load(tl_shard **shards, uint32_t nshards, const tl_ckmap *map, struct tl_ckr *r, uint64_t *dropped);
+/* After loading: start every shard at watermark wm (its closing progress from load). */
+void tl_shard_restore_done(tl_shard *s, int64_t wm);
 
 #endif

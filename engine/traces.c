@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
+#include "ckio.h"
 #include "filter.h"
 #include "traces.h"
 
@@ -382,6 +383,45 @@ static int is_synthetic(tl_str kind)
     return tl_str_eq_c(kind, "trace") || tl_str_eq_c(kind, "sequence") || tl_str_eq_c(kind, "tool_combination");
 }
 
+/* Take a record for a new trace (hash, id) at index slot *slot (from find_slot, not found);
+ * *slot may move when the index grows. -1 (counted as untracked) when the table is full. */
+static inline int open_trace(tl_traces *t, uint64_t hash, tl_str id, int64_t ts, size_t *slot)
+{
+    if (t->free_head == NONE && t->fresh == t->nrecs) {
+        t->st.untracked++;
+        return -1;
+    }
+    if ((t->st.open + 1) * 2 > t->cap && t->cap < t->max_cap) {
+        int found;
+        if (grow_index(t) == 0)
+            *slot = find_slot(t, hash, id, &found);
+        else if (t->st.open + 1 >= t->cap) { /* out of memory and no room to probe */
+            t->st.untracked++;
+            return -1;
+        }
+    }
+    uint32_t rn;
+    if (t->free_head != NONE) {
+        rn = t->free_head;
+        t->free_head = t->recs[rn].next_free;
+    } else {
+        rn = t->fresh++;
+    }
+    trec *r = &t->recs[rn];
+    memset(r, 0, offsetof(trec, id));
+    r->service.n = r->prompt_version.n = r->model_version.n = 0;
+    r->used = 1;
+    r->hash = hash;
+    r->id_len = (uint8_t)(id.n < ID_MAX ? id.n : ID_MAX);
+    memcpy(r->id, id.p, r->id_len);
+    r->first_ts = r->last_ts = ts;
+    r->prev = r->next = NONE;
+    t->index[*slot] = rn;
+    t->st.open++;
+    lru_append(t, rn);
+    return 0;
+}
+
 void tl_traces_observe(tl_traces *t, const tl_event *ev, const uint64_t *fbits, tl_traces_emit_fn emit, void *ctx)
 {
     if (!(ev->str_present & (1u << TL_S_TRACE_ID)) || ev->str[TL_S_TRACE_ID].n == 0)
@@ -394,37 +434,8 @@ void tl_traces_observe(tl_traces *t, const tl_event *ev, const uint64_t *fbits, 
     int found;
     size_t slot = find_slot(t, hash, id, &found);
     if (!found) {
-        if (t->free_head == NONE && t->fresh == t->nrecs) {
-            t->st.untracked++;
+        if (open_trace(t, hash, id, ev->ts_ms, &slot) < 0)
             return;
-        }
-        if ((t->st.open + 1) * 2 > t->cap && t->cap < t->max_cap) {
-            if (grow_index(t) == 0)
-                slot = find_slot(t, hash, id, &found);
-            else if (t->st.open + 1 >= t->cap) { /* out of memory and no room to probe */
-                t->st.untracked++;
-                return;
-            }
-        }
-        uint32_t rn;
-        if (t->free_head != NONE) {
-            rn = t->free_head;
-            t->free_head = t->recs[rn].next_free;
-        } else {
-            rn = t->fresh++;
-        }
-        trec *r = &t->recs[rn];
-        memset(r, 0, offsetof(trec, id));
-        r->service.n = r->prompt_version.n = r->model_version.n = 0;
-        r->used = 1;
-        r->hash = hash;
-        r->id_len = (uint8_t)(id.n < ID_MAX ? id.n : ID_MAX);
-        memcpy(r->id, id.p, r->id_len);
-        r->first_ts = r->last_ts = ev->ts_ms;
-        r->prev = r->next = NONE;
-        t->index[slot] = rn;
-        t->st.open++;
-        lru_append(t, rn);
     } else if (t->lru_tail != t->index[slot]) {
         lru_unlink(t, t->index[slot]);
         lru_append(t, t->index[slot]);
@@ -521,4 +532,166 @@ void tl_traces_expire(tl_traces *t, int64_t wm, tl_traces_emit_fn emit, void *ct
             break; /* cannot happen: every listed record is indexed */
         close_trace(t, slot, r->last_ts + idle, emit, ctx);
     }
+}
+
+/* ---- checkpoints --------------------------------------------------------------------------- */
+
+static void save_sstr(tl_ckw *w, const sstr *x) { tl_ckw_str(w, x->s, x->n); }
+
+static void load_sstr(tl_ckr *r, sstr *x)
+{
+    uint32_t n;
+    const char *p = tl_ckr_str(r, &n, STR_MAX);
+    memcpy(x->s, p, n);
+    x->n = (uint8_t)n;
+}
+
+void tl_traces_save(const tl_traces *t, tl_ckw *w)
+{
+    const tl_program *p = t->prog;
+    tl_ckw_u32(w, p->nseqs);
+    for (uint32_t i = 0; i < p->nseqs; i++) {
+        tl_ckw_cstr(w, p->seqs[i].name);
+        tl_ckw_u32(w, p->seqs[i].nsteps);
+    }
+    tl_ckw_u32(w, p->ncombos);
+    for (uint32_t i = 0; i < p->ncombos; i++) {
+        const pairset *ps = &t->pairs[i];
+        tl_ckw_cstr(w, p->combos[i].name);
+        tl_ckw_i64(w, ps->since);
+        tl_ckw_u32(w, ps->n);
+        for (uint32_t k = 0; k < PAIRS_CAP; k++)
+            if (ps->key[k]) {
+                tl_ckw_u64(w, ps->key[k]);
+                tl_ckw_i64(w, ps->seen[k]);
+            }
+    }
+    tl_ckw_u32(w, t->st.open);
+    for (uint32_t rn = t->lru_head; rn != NONE; rn = t->recs[rn].next) { /* oldest first */
+        const trec *r = &t->recs[rn];
+        tl_ckw_str(w, r->id, r->id_len);
+        tl_ckw_i64(w, r->first_ts);
+        tl_ckw_i64(w, r->last_ts);
+        tl_ckw_u32(w, r->events);
+        tl_ckw_u32(w, r->llm_calls);
+        tl_ckw_u32(w, r->tool_calls);
+        tl_ckw_u32(w, r->errors);
+        tl_ckw_f64(w, r->tokens);
+        tl_ckw_f64(w, r->cost);
+        save_sstr(w, &r->service);
+        save_sstr(w, &r->prompt_version);
+        save_sstr(w, &r->model_version);
+        tl_ckw_u8(w, r->ntools);
+        for (uint32_t i = 0; i < r->ntools; i++)
+            tl_ckw_str(w, r->tool[i], r->tool_len[i]);
+        for (uint32_t i = 0; i < p->nseqs; i++) {
+            tl_ckw_u8(w, r->seq_step[i]);
+            tl_ckw_u8(w, r->seq_done[i]);
+            tl_ckw_i64(w, r->seq_at[i]);
+        }
+    }
+}
+
+int tl_traces_load(tl_traces *t, tl_ckr *r)
+{
+    const tl_program *p = t->prog;
+    /* checkpoint sequence i -> running sequence (by name and step count), -1: gone */
+    uint32_t nseq = tl_ckr_u32(r);
+    if (nseq > TL_MAX_SEQ_RULES)
+        return tl_ckr_fail(r, "more sequence rules than a program holds");
+    int32_t seqmap[TL_MAX_SEQ_RULES];
+    for (uint32_t i = 0; i < nseq; i++) {
+        uint32_t n;
+        const char *name = tl_ckr_str(r, &n, 4096);
+        uint32_t steps = tl_ckr_u32(r);
+        seqmap[i] = -1;
+        for (uint32_t k = 0; k < p->nseqs && !r->bad; k++)
+            if (strlen(p->seqs[k].name) == n && memcmp(p->seqs[k].name, name, n) == 0 && p->seqs[k].nsteps == steps)
+                seqmap[i] = (int32_t)k;
+    }
+    uint32_t ncombo = tl_ckr_u32(r);
+    for (uint32_t i = 0; i < ncombo && !r->bad; i++) {
+        uint32_t n;
+        const char *name = tl_ckr_str(r, &n, 4096);
+        int64_t since = tl_ckr_i64(r);
+        uint32_t np = tl_ckr_u32(r);
+        if (np > PAIRS_CAP)
+            return tl_ckr_fail(r, "more learned pairs than a set holds");
+        pairset *ps = NULL;
+        for (uint32_t k = 0; k < p->ncombos && !r->bad; k++)
+            if (strlen(p->combos[k].name) == n && memcmp(p->combos[k].name, name, n) == 0)
+                ps = &t->pairs[k];
+        if (ps) {
+            memset(ps, 0, sizeof *ps);
+            ps->since = since;
+            ps->n = np;
+        }
+        for (uint32_t k = 0; k < np && !r->bad; k++) {
+            uint64_t key = tl_ckr_u64(r);
+            int64_t seen = tl_ckr_i64(r);
+            if (ps && key) {
+                size_t j = pair_slot(ps, key);
+                ps->key[j] = key;
+                ps->seen[j] = seen;
+            }
+        }
+    }
+    uint32_t open = tl_ckr_u32(r);
+    for (uint32_t k = 0; k < open && !r->bad; k++) {
+        uint32_t idn;
+        const char *idp = tl_ckr_str(r, &idn, ID_MAX);
+        tl_str id = {idp, idn};
+        int64_t first = tl_ckr_i64(r), last = tl_ckr_i64(r);
+        trec tmp;
+        memset(&tmp, 0, offsetof(trec, id));
+        tmp.events = tl_ckr_u32(r);
+        tmp.llm_calls = tl_ckr_u32(r);
+        tmp.tool_calls = tl_ckr_u32(r);
+        tmp.errors = tl_ckr_u32(r);
+        tmp.tokens = tl_ckr_f64(r);
+        tmp.cost = tl_ckr_f64(r);
+        load_sstr(r, &tmp.service);
+        load_sstr(r, &tmp.prompt_version);
+        load_sstr(r, &tmp.model_version);
+        tmp.ntools = tl_ckr_u8(r);
+        if (tmp.ntools > TL_COMBO_MAX_TOOLS)
+            return tl_ckr_fail(r, "more tools than a trace keeps");
+        for (uint32_t i = 0; i < tmp.ntools; i++) {
+            uint32_t n;
+            const char *tool = tl_ckr_str(r, &n, TOOL_MAX);
+            memcpy(tmp.tool[i], tool, n);
+            tmp.tool_len[i] = (uint8_t)n;
+        }
+        for (uint32_t i = 0; i < nseq; i++) {
+            uint8_t step = tl_ckr_u8(r), done = tl_ckr_u8(r);
+            int64_t at = tl_ckr_i64(r);
+            if (seqmap[i] >= 0) {
+                tmp.seq_step[seqmap[i]] = step;
+                tmp.seq_done[seqmap[i]] = done;
+                tmp.seq_at[seqmap[i]] = at;
+            }
+        }
+        if (r->bad)
+            break;
+        uint64_t hash = XXH3_64bits(id.p, id.n);
+        int found;
+        size_t slot = find_slot(t, hash, id, &found);
+        if (found || open_trace(t, hash, id, first, &slot) < 0)
+            continue; /* a duplicate id (cannot happen in a valid file) or a full table */
+        trec *rec = &t->recs[t->index[slot]];
+        uint32_t prev = rec->prev, next = rec->next;
+        memcpy(&rec->first_ts, &tmp.first_ts, offsetof(trec, id) - offsetof(trec, first_ts));
+        rec->first_ts = first;
+        rec->last_ts = last;
+        rec->ntools = tmp.ntools;
+        rec->prev = prev;
+        rec->next = next;
+        rec->service = tmp.service;
+        rec->prompt_version = tmp.prompt_version;
+        rec->model_version = tmp.model_version;
+        memcpy(rec->tool_len, tmp.tool_len, sizeof tmp.tool_len);
+        for (uint32_t i = 0; i < tmp.ntools; i++)
+            memcpy(rec->tool[i], tmp.tool[i], tmp.tool_len[i]);
+    }
+    return r->bad ? -1 : 0;
 }

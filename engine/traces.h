@@ -52,4 +52,14 @@ typedef struct tl_traces_stats {
 } tl_traces_stats;
 void tl_traces_stats_get(const tl_traces *t, tl_traces_stats *out);
 
+/* Checkpoints (checkpoint.c): the open traces (oldest first, so expiry order survives), their
+ * sequence-rule progress and the learned tool combinations. Sequence rules are matched to the
+ * running program by name and step count, combination rules by name; what no longer exists is
+ * skipped. Load into a table that has seen no event; -1 on a malformed record (the reader says
+ * where). A full table drops the newest traces (counted as untracked). */
+struct tl_ckw;
+struct tl_ckr;
+void tl_traces_save(const tl_traces *t, struct tl_ckw *w);
+int tl_traces_load(tl_traces *t, struct tl_ckr *r);
+
 #endif

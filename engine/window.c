@@ -1,7 +1,10 @@
 /* engine/window.c - slot rings for the three plan kinds (see window.h). */
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
+#include "alloc.h"
+#include "ckio.h"
 #include "window.h"
 
 static inline tl_cslot *cslots(tl_planstate *st) { return (tl_cslot *)(st + 1); }
@@ -418,4 +421,174 @@ void tl_window_merge_exemplar(const tl_plan *plan, tl_planstate *st, const tl_ex
 {
     tl_contrib c = {.ts = x->ts, .hit = 1, .has_value = 1, .value = x->v, .trace_id = tl_str_make(x->id, x->len)};
     exemplar_offer(plan, st, &c, tl_epoch(x->ts, plan->width_ms));
+}
+
+/* ---- checkpoints --------------------------------------------------------------------------- */
+
+void tl_window_save(const tl_plan *plan, const tl_planstate *st, const tl_sketch_pool *pool, const tl_hll_pool *hll,
+                    tl_ckw *w)
+{
+    tl_ckw_u32(w, st->ex_next);
+    for (int i = 0; i < TL_EXEMPLARS; i++) {
+        tl_ckw_i64(w, st->ex[i].ts);
+        tl_ckw_f64(w, st->ex[i].v);
+        tl_ckw_str(w, st->ex[i].id, st->ex[i].len);
+    }
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < plan->nslots; i++)
+        used += (plan->kind == TL_PLAN_COUNTER ? ccslots(st)[i].epoch : cmslots(st)[i].epoch) != INT64_MIN;
+    tl_ckw_u32(w, used);
+    for (uint32_t i = 0; i < plan->nslots; i++) {
+        if (plan->kind == TL_PLAN_COUNTER) {
+            const tl_cslot *c = &ccslots(st)[i];
+            if (c->epoch == INT64_MIN)
+                continue;
+            tl_ckw_i64(w, c->epoch);
+            tl_ckw_u32(w, c->n);
+            tl_ckw_u32(w, c->hits);
+            continue;
+        }
+        const tl_mslot *m = &cmslots(st)[i];
+        if (m->epoch == INT64_MIN)
+            continue;
+        tl_ckw_i64(w, m->epoch);
+        tl_ckw_u32(w, m->n);
+        tl_ckw_u32(w, m->nv);
+        tl_ckw_f64(w, m->sum);
+        tl_ckw_f64(w, m->min);
+        tl_ckw_f64(w, m->max);
+        if (plan->kind == TL_PLAN_SKETCH) {
+            uint32_t np = m->sk ? tl_sketch_pairs(pool, m->sk, NULL, NULL) : 0;
+            uint16_t *bins = np ? tl_malloc(np * sizeof *bins) : NULL;
+            uint32_t *counts = np ? tl_malloc(np * sizeof *counts) : NULL;
+            if (np && (!bins || !counts)) {
+                tl_free(bins);
+                tl_free(counts);
+                w->err = w->err ? w->err : ENOMEM;
+                return;
+            }
+            if (np)
+                tl_sketch_pairs(pool, m->sk, bins, counts);
+            tl_ckw_u32(w, np);
+            for (uint32_t k = 0; k < np; k++) {
+                tl_ckw_u16(w, bins[k]);
+                tl_ckw_u32(w, counts[k]);
+            }
+            tl_free(bins);
+            tl_free(counts);
+        } else if (plan->kind == TL_PLAN_DISTINCT) {
+            uint64_t hashes[TL_HLL_SPARSE_MAX];
+            uint8_t regs[1u << TL_HLL_P];
+            int dense = 0;
+            uint32_t nh = m->hll ? tl_hll_export(hll, m->hll, hashes, regs, &dense) : 0;
+            tl_ckw_u8(w, (uint8_t)dense);
+            if (dense) {
+                tl_ckw_bytes(w, regs, sizeof regs);
+            } else {
+                tl_ckw_u32(w, nh);
+                for (uint32_t k = 0; k < nh; k++)
+                    tl_ckw_u64(w, hashes[k]);
+            }
+        }
+    }
+}
+
+/* The ring place of epoch e, or NULL when a newer epoch already holds it (a shorter ring). */
+static void *load_place(const tl_plan *plan, tl_planstate *st, int64_t e)
+{
+    uint32_t i = tl_window_slot(plan, e);
+    if (plan->kind == TL_PLAN_COUNTER) {
+        tl_cslot *c = &cslots(st)[i];
+        return c->epoch != INT64_MIN && c->epoch > e ? NULL : c;
+    }
+    tl_mslot *m = &mslots(st)[i];
+    return m->epoch != INT64_MIN && m->epoch > e ? NULL : m;
+}
+
+int tl_window_load(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, tl_hll_pool *hll, tl_ckr *r)
+{
+    int full = 0;
+    st->ex_next = tl_ckr_u32(r) % TL_EXEMPLARS;
+    for (int i = 0; i < TL_EXEMPLARS; i++) {
+        st->ex[i].ts = tl_ckr_i64(r);
+        st->ex[i].v = tl_ckr_f64(r);
+        uint32_t n;
+        const char *id = tl_ckr_str(r, &n, TL_EXEMPLAR_ID_MAX);
+        memcpy(st->ex[i].id, id, n);
+        st->ex[i].len = (uint8_t)n;
+    }
+    double floor = INFINITY;
+    int64_t oldest = INT64_MAX;
+    for (int i = 0; i < TL_EXEMPLARS; i++) {
+        if (st->ex[i].ts == INT64_MIN)
+            floor = -INFINITY;
+        else if (st->ex[i].v < floor)
+            floor = st->ex[i].v;
+        if (st->ex[i].ts < oldest)
+            oldest = st->ex[i].ts;
+    }
+    st->ex_floor = floor;
+    st->ex_oldest = oldest;
+    uint32_t used = tl_ckr_u32(r);
+    for (uint32_t k = 0; k < used && !r->bad; k++) {
+        int64_t e = tl_ckr_i64(r);
+        if (e == INT64_MIN)
+            return tl_ckr_fail(r, "slot without an epoch");
+        void *place = load_place(plan, st, e);
+        if (plan->kind == TL_PLAN_COUNTER) {
+            uint32_t n = tl_ckr_u32(r), hits = tl_ckr_u32(r);
+            if (place)
+                *(tl_cslot *)place = (tl_cslot){.epoch = e, .n = n, .hits = hits};
+            continue;
+        }
+        tl_mslot *m = place, tmp;
+        if (!m) {
+            memset(&tmp, 0, sizeof tmp);
+            m = &tmp; /* read it, then drop it */
+        }
+        tl_sketch_clear(pool, &m->sk);
+        if (m->hll)
+            tl_hll_clear(hll, &m->hll);
+        m->epoch = e;
+        m->n = tl_ckr_u32(r);
+        m->nv = tl_ckr_u32(r);
+        m->sum = tl_ckr_f64(r);
+        m->min = tl_ckr_f64(r);
+        m->max = tl_ckr_f64(r);
+        if (plan->kind == TL_PLAN_SKETCH) {
+            uint32_t np = tl_ckr_u32(r);
+            if (np > 64 * tl_sketch_nbins())
+                return tl_ckr_fail(r, "more sketch bins than a sketch has");
+            for (uint32_t q = 0; q < np && !r->bad; q++) {
+                uint16_t bin = tl_ckr_u16(r);
+                uint32_t cnt = tl_ckr_u32(r);
+                if (bin >= tl_sketch_nbins())
+                    return tl_ckr_fail(r, "sketch bin out of range");
+                if (place && !r->bad && tl_sketch_add_bin(pool, &m->sk, bin, cnt) < 0)
+                    full = 1;
+            }
+        } else if (plan->kind == TL_PLAN_DISTINCT) {
+            int dense = tl_ckr_u8(r);
+            uint64_t hashes[TL_HLL_SPARSE_MAX];
+            const uint8_t *regs = NULL;
+            uint32_t nh = 0;
+            if (dense) {
+                regs = tl_ckr_bytes(r, 1u << TL_HLL_P);
+            } else {
+                nh = tl_ckr_u32(r);
+                if (nh > TL_HLL_SPARSE_MAX)
+                    return tl_ckr_fail(r, "more distinct hashes than a sparse sketch holds");
+                for (uint32_t q = 0; q < nh; q++)
+                    hashes[q] = tl_ckr_u64(r);
+            }
+            if (place && !r->bad && (dense ? regs != NULL : nh > 0) && tl_hll_import(hll, &m->hll, hashes, nh, regs, dense) < 0)
+                full = 1;
+        }
+        if (!place) {
+            tl_sketch_clear(pool, &tmp.sk);
+            if (tmp.hll)
+                tl_hll_clear(hll, &tmp.hll);
+        }
+    }
+    return r->bad ? -1 : full;
 }

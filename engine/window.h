@@ -122,6 +122,21 @@ void tl_window_clear_distinct(const tl_plan *plan, tl_planstate *st, tl_hll_pool
 uint32_t tl_window_exemplars(const tl_plan *plan, const tl_planstate *st, int64_t since_ms,
                              int64_t until_ms, const char **ids, uint32_t max);
 
+/* ---- checkpoints (checkpoint.c) ----------------------------------------------------------
+ *
+ * A plan state as bytes: its exemplars, then its slots that hold an epoch, each with its
+ * epoch, so a loader places them by epoch into a ring of any length (the ring grows or
+ * shrinks when lateness or the lead changed between runs; a shorter ring keeps the newer
+ * slots). Sketches go as (bin, count) pairs, distinct-count sketches as their hashes or
+ * registers. tl_window_load fills a freshly initialised state; on a malformed record it marks
+ * the reader bad (see ckio.h) and returns -1, and 1 when a pool was full (those slots load
+ * without their sketch). */
+struct tl_ckw;
+struct tl_ckr;
+void tl_window_save(const tl_plan *plan, const tl_planstate *st, const tl_sketch_pool *pool, const tl_hll_pool *hll,
+                    struct tl_ckw *w);
+int tl_window_load(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, tl_hll_pool *hll, struct tl_ckr *r);
+
 /* ---- deltas: partial aggregates a worker builds for a series another worker owns --------
  *
  * combine.c folds the events of one batch into a small per-series copy of a plan state with

@@ -5,7 +5,8 @@
  * consumer group with --exit-at-end; the alerts and dead-letter topics are read back with a
  * separate consumer. Checks: alert fields and values, fire then resolve, dead letters with
  * their context headers, nothing else lost, offsets committed to the end, the same
- * transitions with 1 and 2 worker threads, and delivery through injected broker errors.
+ * transitions with 1 and 2 worker threads, delivery through injected broker errors, the
+ * re-send of the resolved notification (same transition_id), and the heartbeat alert.
  */
 #include <jansson.h>
 #include <setjmp.h>
@@ -28,6 +29,7 @@
 #include "json_encode.h"
 #include "mock.h"
 #include "rules.h"
+#include "timefmt.h"
 #include "tl_kafka_test.h"
 
 #define MIN 60000LL
@@ -126,18 +128,21 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Run the engine over the topic until every partition is at its end. */
-static void run_engine(fixture *fx, const char *group, const char *threads, const char *out_fmt,
-                       tl_engine_stats *st)
+/* Run the engine over the topic until every partition is at its end (with --heartbeat
+ * `heartbeat` unless NULL). Resolved notifications are re-sent as by default (every 5m for
+ * 15m of event time): the 16 minutes of events hold one re-send. */
+static void run_engine_hb(fixture *fx, const char *group, const char *threads, const char *out_fmt,
+                          const char *heartbeat, tl_engine_stats *st)
 {
     tl_config cfg;
     tl_config_init(&cfg);
     char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", (char *)group, "--input", "traces",
                     "--output", "alerts", "--dlq", "dlq", "--rules", fx->rules_path, "--threads",
                     (char *)threads, "--output-format", (char *)out_fmt, "--exit-at-end",
-                    "--no-print-alerts", "-X", "log_level=3"};
+                    "--no-print-alerts", "-X", "log_level=3", "--heartbeat", (char *)heartbeat};
     char err[512];
-    assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
+    int argc = (int)(sizeof argv / sizeof argv[0]) - (heartbeat ? 0 : 2);
+    assert_int_equal(tl_config_apply_args(&cfg, argc, argv, err, sizeof err), 0);
     assert_int_equal(tl_config_validate(&cfg, err, sizeof err), 0);
     tl_program *prog = tl_cli_load_rules(&cfg);
     assert_non_null(prog);
@@ -151,10 +156,25 @@ static void run_engine(fixture *fx, const char *group, const char *threads, cons
     tl_config_fini(&cfg);
 }
 
+static void run_engine(fixture *fx, const char *group, const char *threads, const char *out_fmt,
+                       tl_engine_stats *st)
+{
+    run_engine_hb(fx, group, threads, out_fmt, NULL, st);
+}
+
 static const char *jstr(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int64_t jtime(json_t *o, const char *k)
+{
+    const char *s = jstr(o, k);
+    int64_t ms = 0;
+    assert_non_null(s);
+    assert_int_equal(tl_time_parse_rfc3339(s, strlen(s), &ms), 0);
+    return ms;
 }
 
 /* The transitions of one run, as comparable text: "state labels ts". */
@@ -184,12 +204,12 @@ static void test_pipeline_fire_resolve_dead_letters(void **state)
     assert_int_equal(st.events, fx->valid);
     assert_int_equal(st.malformed, fx->malformed);
     assert_int_equal(st.messages, fx->valid + fx->malformed);
-    assert_int_equal(st.alerts, 2);
-    assert_int_equal(st.alerts_acked, 2);
+    assert_int_equal(st.alerts, 3);
+    assert_int_equal(st.alerts_acked, 3);
 
     tl_kt_msgs alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
-    assert_int_equal(alerts.n, 2);
-    json_t *fire = NULL, *res = NULL;
+    assert_int_equal(alerts.n, 3);
+    json_t *fire = NULL, *res = NULL, *again = NULL;
     const char *fire_key = NULL;
     for (size_t i = 0; i < alerts.n; i++) {
         json_t *j = json_loadb(alerts.m[i].value, alerts.m[i].len, 0, NULL);
@@ -197,12 +217,24 @@ static void test_pipeline_fire_resolve_dead_letters(void **state)
         if (strcmp(jstr(j, "state"), "firing") == 0) {
             fire = j;
             fire_key = alerts.m[i].key;
-        } else {
+        } else if (json_integer_value(json_object_get(j, "resend")) == 0) {
             res = j;
+        } else {
+            again = j;
         }
     }
     assert_non_null(fire);
     assert_non_null(res);
+    assert_non_null(again);
+    /* the resolved notification again 5 minutes (event time) later, as the same transition */
+    assert_int_equal(json_integer_value(json_object_get(again, "resend")), 1);
+    assert_string_equal(jstr(again, "transition_id"), jstr(res, "transition_id"));
+    assert_string_equal(jstr(again, "fingerprint"), jstr(res, "fingerprint"));
+    assert_string_equal(jstr(again, "starts_at"), jstr(res, "starts_at"));
+    assert_string_equal(jstr(again, "ends_at"), jstr(res, "ends_at"));
+    assert_int_equal(jtime(again, "timestamp"), jtime(res, "timestamp") + 5 * MIN);
+    assert_true(json_number_value(json_object_get(again, "value")) == json_number_value(json_object_get(res, "value")));
+    json_decref(again);
     assert_string_equal(jstr(fire, "alert"), "OrderToolErrors");
     assert_string_equal(jstr(fire, "service"), "support-bot");
     assert_string_equal(jstr(fire, "tool"), "get_order_status");
@@ -267,18 +299,19 @@ static void test_pipeline_fire_resolve_dead_letters(void **state)
     tl_engine_stats st1;
     run_engine(fx, "g-one-thread", "1", "json", &st1);
     tl_kt_msgs all = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
-    assert_int_equal(all.n, 4);
+    assert_int_equal(all.n, 6);
     transitions(&all, a1, sizeof a1);
     /* a1 holds both runs: each line of the first run must appear twice */
     char *lines[8];
     int nl = 0;
     for (char *s = NULL, *l = strtok_r(a1, "\n", &s); l && nl < 8; l = strtok_r(NULL, "\n", &s))
         lines[nl++] = l;
-    assert_int_equal(nl, 4);
+    assert_int_equal(nl, 6);
     qsort(lines, (size_t)nl, sizeof *lines, cmp_lines);
-    assert_string_equal(lines[0], lines[1]);
-    assert_string_equal(lines[2], lines[3]);
-    assert_true(strstr(a2, lines[0]) != NULL && strstr(a2, lines[2]) != NULL);
+    for (int k = 0; k < 6; k += 2) {
+        assert_string_equal(lines[k], lines[k + 1]);
+        assert_true(strstr(a2, lines[k]) != NULL);
+    }
     tl_kt_msgs_free(&all);
     tl_kt_msgs_free(&alerts);
     tl_kt_msgs_free(&dlq);
@@ -297,12 +330,12 @@ static void test_pipeline_avro_output_with_broker_errors(void **state)
     tl_engine_stats st;
     run_engine(fx, "g-avro", "2", "avro", &st);
     assert_int_equal(st.events, fx->valid);
-    if (st.alerts_acked != 2 || st.alerts != 2)
-        fail_msg("alerts produced %llu, acknowledged %llu (delivery retries %llu), expected 2 and 2",
+    if (st.alerts_acked != 3 || st.alerts != 3) /* firing, resolved, and its re-send */
+        fail_msg("alerts produced %llu, acknowledged %llu (delivery retries %llu), expected 3 and 3",
                  (unsigned long long)st.alerts, (unsigned long long)st.alerts_acked,
                  (unsigned long long)st.delivery_retries);
     tl_kt_msgs alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
-    if (alerts.n != 2) { /* idempotent producer: retries made no duplicates */
+    if (alerts.n != 3) { /* idempotent producer: retries made no duplicates */
         int64_t committed = 0, end = 0;
         tl_kt_committed(fx->mock.bootstraps, "g-avro", "alerts", 2, &committed, &end);
         fail_msg("read %zu alerts back, the topic's partitions end at %lld in all", alerts.n, (long long)end);
@@ -311,7 +344,7 @@ static void test_pipeline_avro_output_with_broker_errors(void **state)
     assert_int_equal(avro_schema_from_json_length(tl_alert_event_schema_json, strlen(tl_alert_event_schema_json),
                                                   &schema), 0);
     avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
-    int firing = 0, resolved = 0;
+    int firing = 0, resolved = 0, resent = 0;
     for (size_t i = 0; i < alerts.n; i++) {
         avro_value_t v, f;
         avro_generic_value_new(iface, &v);
@@ -327,6 +360,11 @@ static void test_pipeline_avro_output_with_broker_errors(void **state)
         avro_value_get_enum(&f, &st_idx);
         firing += st_idx == 0;
         resolved += st_idx == 1;
+        int32_t resend = -1;
+        assert_int_equal(avro_value_get_by_name(&v, "resend", &f, NULL), 0);
+        assert_int_equal(avro_value_get_int(&f, &resend), 0);
+        assert_true(resend == 0 || (resend == 1 && st_idx == 1));
+        resent += resend;
         assert_int_equal(avro_value_get_by_name(&v, "fingerprint", &f, NULL), 0);
         avro_value_get_string(&f, &name, &len);
         assert_string_equal(name, alerts.m[i].key);
@@ -334,7 +372,8 @@ static void test_pipeline_avro_output_with_broker_errors(void **state)
         avro_value_decref(&v);
     }
     assert_int_equal(firing, 1);
-    assert_int_equal(resolved, 1);
+    assert_int_equal(resolved, 2);
+    assert_int_equal(resent, 1);
     avro_value_iface_decref(iface);
     avro_schema_decref(schema);
     int64_t committed, end;
@@ -343,11 +382,60 @@ static void test_pipeline_avro_output_with_broker_errors(void **state)
     tl_kt_msgs_free(&alerts);
 }
 
+/* --heartbeat: TriplineHeartbeat reaches the alerts topic through the same producer, keyed by
+ * its fingerprint, one firing episode (starts_at) with a new transition id per heartbeat,
+ * next to the rule alerts, and every one acknowledged. */
+static void test_pipeline_heartbeat_on_output_topic(void **state)
+{
+    fixture *fx = *state;
+    produce_events(fx, 0);
+    tl_engine_stats st;
+    run_engine_hb(fx, "g-heartbeat", "2", "json", "100ms", &st);
+    tl_kt_msgs alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
+    assert_int_equal(st.alerts_acked, alerts.n);
+    size_t beats = 0, rule_alerts = 0;
+    char fp[17] = "", starts[40] = "", ids[64][33];
+    for (size_t i = 0; i < alerts.n; i++) {
+        json_t *j = json_loadb(alerts.m[i].value, alerts.m[i].len, 0, NULL);
+        assert_non_null(j);
+        if (strcmp(jstr(j, "alert"), "TriplineHeartbeat") != 0) {
+            rule_alerts++;
+            json_decref(j);
+            continue;
+        }
+        assert_string_equal(jstr(j, "state"), "firing");
+        assert_string_equal(jstr(j, "severity"), "info");
+        assert_string_equal(jstr(j, "fingerprint"), alerts.m[i].key);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(j, "labels"), "instance")),
+                            "g-heartbeat");
+        if (!beats) {
+            snprintf(fp, sizeof fp, "%s", jstr(j, "fingerprint"));
+            snprintf(starts, sizeof starts, "%s", jstr(j, "starts_at"));
+        }
+        assert_string_equal(jstr(j, "fingerprint"), fp);
+        assert_string_equal(jstr(j, "starts_at"), starts);
+        for (size_t k = 0; k < beats && k < 64; k++)
+            assert_string_not_equal(ids[k], jstr(j, "transition_id"));
+        if (beats < 64)
+            snprintf(ids[beats], sizeof ids[beats], "%s", jstr(j, "transition_id"));
+        beats++;
+        json_decref(j);
+    }
+    /* the run lasts seconds (joining the group alone takes longer than 100 ms) */
+    if (beats < 2)
+        fail_msg("%zu TriplineHeartbeat on the alerts topic, expected at least 2", beats);
+    if (getenv("TL_DUMP"))
+        fprintf(stderr, "%zu heartbeats\n", beats);
+    assert_int_equal(rule_alerts, 3); /* firing, resolved, re-send: unchanged by the heartbeat */
+    tl_kt_msgs_free(&alerts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_fire_resolve_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_avro_output_with_broker_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_heartbeat_on_output_topic, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

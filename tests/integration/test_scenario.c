@@ -25,6 +25,7 @@
 #include "gen.h"
 #include "mock.h"
 #include "rules.h"
+#include "timefmt.h"
 #include "tl_kafka_test.h"
 
 #define MIN 60000LL
@@ -127,6 +128,10 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
         /* the same invalid output on gpt-4o (the cost spike's model) over the 15m window */
         {"InvalidOutputRate", 62, 67, 72, 77, 0, 0, 1},
     };
+    /* per rule: re-sends of its resolved notification (not counted in `resolved`), and the
+     * transition_id of that notification */
+    int resent[sizeof want / sizeof want[0]] = {0};
+    char res_tid[sizeof want / sizeof want[0]][40] = {{0}};
     for (size_t i = 0; i < alerts.n; i++) {
         json_t *j = json_loadb(alerts.m[i].value, alerts.m[i].len, 0, NULL);
         assert_non_null(j);
@@ -152,6 +157,25 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
             fail_msg("unexpected alert (crying wolf): %s %s service=%s at +%llds", rule, state_s, service,
                      (long long)(ts / 1000));
         assert_string_equal(service, "support-bot");
+        const char *tid = json_string_value(json_object_get(j, "transition_id"));
+        int64_t resend = json_integer_value(json_object_get(j, "resend"));
+        if (resend > 0) {
+            /* a re-send (alerts.resend_resolved_for, by default every 5m for 15m): the resolved
+             * notification read before, the same transition, 5m per re-send after it */
+            const char *ends = json_string_value(json_object_get(j, "ends_at"));
+            int64_t ends_ms = 0, ts_ms = 0;
+            assert_string_equal(state_s, "resolved");
+            assert_string_equal(tid, res_tid[k]);
+            assert_int_equal(tl_time_parse_rfc3339(ends, strlen(ends), &ends_ms), 0);
+            assert_int_equal(tl_time_parse_rfc3339(tstr, strlen(tstr), &ts_ms), 0);
+            assert_int_equal(ts_ms, ends_ms + resend * 5 * MIN);
+            assert_int_equal(resend, resent[k] + 1);
+            resent[k]++;
+            json_decref(j);
+            continue;
+        }
+        if (strcmp(state_s, "resolved") == 0)
+            snprintf(res_tid[k], sizeof res_tid[k], "%s", tid);
         int64_t lo = strcmp(state_s, "firing") == 0 ? want[k].fire_lo : want[k].res_lo;
         int64_t hi = strcmp(state_s, "firing") == 0 ? want[k].fire_hi : want[k].res_hi;
         if (ts < lo * MIN || ts > hi * MIN)
@@ -167,6 +191,9 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
         if (want[k].fired != 1 || want[k].resolved != want[k].must_resolve)
             fail_msg("%s: fired %d, resolved %d; expected 1 and %d", want[k].rule, want[k].fired, want[k].resolved,
                      want[k].must_resolve);
+        /* resolved early enough for all three re-sends to fall inside the scenario's 95 minutes */
+        if (want[k].res_hi + 15 < 85 && resent[k] != 3)
+            fail_msg("%s: resolved notification re-sent %d times, expected 3", want[k].rule, resent[k]);
     }
     tl_kt_msgs_free(&alerts);
     tl_kt_msgs dlq = tl_kt_read_all(mock.bootstraps, "tripline-dlq", 1);

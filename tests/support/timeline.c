@@ -32,6 +32,7 @@ struct tl_tl {
     tl_tl_alert *alerts;
     size_t nalerts, acap;
     int64_t cur_wm;
+    int64_t resend_for, resend_every; /* tl_tl_resend */
 };
 
 static void sink(void *ctx, const tl_alert *a)
@@ -50,6 +51,7 @@ static void sink(void *ctx, const tl_alert *a)
     x->ends_at = a->ends_at_ms;
     x->emitted_wm = t->cur_wm;
     x->value = a->value;
+    x->resend = a->resend;
     size_t o = 0;
     for (uint32_t i = 0; i < a->n_labels && o < sizeof x->labels; i++)
         o += (size_t)snprintf(x->labels + o, sizeof x->labels - o, "%s%s=%s", i ? "," : "", a->label_key[i],
@@ -253,7 +255,8 @@ void tl_tl_reload(tl_tl *t, const char *rules_yaml)
     tl_program *np = tl_rules_load_string("test.yaml", rules_yaml, strlen(rules_yaml), &ro, &errs);
     if (!np)
         fail_msg("reloaded rules did not compile:\n%s", ebuf);
-    tl_shard_opts so = {.sink = sink, .sink_ctx = t};
+    tl_shard_opts so = {.sink = sink, .sink_ctx = t, .resend_resolved_ms = t->resend_for,
+                        .resend_interval_ms = t->resend_every};
     tl_shard *ns = tl_shard_migrate(t->shard, np, &so);
     assert_non_null(ns);
     t->shard = ns;
@@ -264,4 +267,22 @@ void tl_tl_reload(tl_tl *t, const char *rules_yaml)
     assert_true(t->nretired < 8);
     t->retired[t->nretired++] = t->prog;
     t->prog = np;
+}
+
+void tl_tl_resend(tl_tl *t, int64_t for_ms, int64_t every_ms)
+{
+    assert_int_equal(t->next, 0); /* before anything is folded: the shard starts over */
+    t->resend_for = for_ms;
+    t->resend_every = every_ms;
+    tl_shard_opts so = {.sink = sink, .sink_ctx = t, .resend_resolved_ms = for_ms, .resend_interval_ms = every_ms};
+    tl_shard_destroy(t->shard);
+    t->shard = tl_shard_new(t->prog, &so);
+    assert_non_null(t->shard);
+}
+
+uint64_t tl_tl_series(const tl_tl *t)
+{
+    tl_shard_stats s;
+    tl_shard_stats_get(t->shard, &s);
+    return s.series;
 }

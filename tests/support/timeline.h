@@ -33,6 +33,7 @@ typedef struct tl_tl_alert {
     char labels[256];       /* "service=a,tool=b" */
     char fingerprint[17];
     char transition_id[33];
+    uint32_t resend;        /* n-th re-send of a resolved notification; 0 otherwise */
     char summary[512];
     uint32_t n_exemplars;
     char exemplar0[64];
@@ -61,6 +62,10 @@ void tl_tl_eval_ahead(tl_tl *t, int64_t fold_to, int64_t wm);
  * evaluation than that, and slot rings only have room for it. */
 void tl_tl_run(tl_tl *t, int64_t from, int64_t to, int64_t step);
 
+/* Re-send resolved notifications for `for_ms` every `every_ms` (tl_shard_opts; off unless
+ * called). Call before any event is folded. */
+void tl_tl_resend(tl_tl *t, int64_t for_ms, int64_t every_ms);
+
 /* Hot reload: compile `rules_yaml` and carry the shard's state over (tl_shard_migrate). */
 void tl_tl_reload(tl_tl *t, const char *rules_yaml);
 
@@ -71,5 +76,6 @@ const tl_tl_alert *tl_tl_find(const tl_tl *t, const char *rule, tl_alert_state s
 size_t tl_tl_count(const tl_tl *t, const char *rule, tl_alert_state state);
 uint64_t tl_tl_late(const tl_tl *t);
 uint64_t tl_tl_capped(const tl_tl *t);
+uint64_t tl_tl_series(const tl_tl *t); /* live series in the shard */
 
 #endif

@@ -156,14 +156,17 @@ static void test_alert_encode_json_fields(void **state)
                         "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_string_equal(json_string_value(json_array_get(ex, 1)), "00f067aa0ba902b7");
 
-    /* 24 fields, no more: every field of the Avro schema, with the same names */
-    assert_int_equal(json_object_size(o), 24);
+    assert_true(json_is_integer(json_object_get(o, "resend")));
+    assert_int_equal(json_integer_value(json_object_get(o, "resend")), 0);
+
+    /* 25 fields, no more: every field of the Avro schema, with the same names */
+    assert_int_equal(json_object_size(o), 25);
     avro_schema_t schema;
     assert_int_equal(avro_schema_from_json_length(tl_alert_event_schema_json,
                                                   strlen(tl_alert_event_schema_json), &schema),
                      0);
-    assert_int_equal(avro_schema_record_size(schema), 24);
-    for (int i = 0; i < 24; i++) {
+    assert_int_equal(avro_schema_record_size(schema), 25);
+    for (int i = 0; i < 25; i++) {
         const char *name = avro_schema_record_field_name(schema, i);
         if (!json_object_get(o, name))
             fail_msg("schema field '%s' missing from JSON", name);
@@ -186,6 +189,40 @@ static void test_alert_encode_json_escapes_raw_text(void **state)
     assert_non_null(strstr(buf, "Tool \\\"get_order\\\" at C:\\\\tmp\\u0001\\u001f"));
     /* non-ASCII UTF-8 is passed through as is (valid JSON, readable) */
     assert_non_null(strstr(buf, "\xe6\x97\xa5\xe6\x9c\xac"));
+}
+
+/* Event text need not be UTF-8 (decoders pass bytes through, and labels are cut at 128
+ * bytes): the JSON alert is still valid UTF-8, each bad byte written as U+FFFD, so strict
+ * parsers (jansson here) read the alert instead of dropping it. */
+static void test_alert_encode_json_invalid_utf8_replaced(void **state)
+{
+    (void)state;
+    tl_alert a = make_alert();
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"latin1 caf\xe9", "latin1 caf\xef\xbf\xbd"},                       /* a Latin-1 byte */
+        {"cut \xe2\x82", "cut \xef\xbf\xbd\xef\xbf\xbd"},                  /* a character cut short */
+        {"\xc0\xaf overlong", "\xef\xbf\xbd\xef\xbf\xbd overlong"},         /* overlong '/' */
+        {"surrogate \xed\xa0\x80", "surrogate \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+        {"big \xf4\x90\x80\x80", "big \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+        {"stray \x80\xbf", "stray \xef\xbf\xbd\xef\xbf\xbd"},
+        {"ok \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 \xc2\x9b", "ok \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 \xc2\x9b"},
+        {"q\"\xff\\\n", "q\"\xef\xbf\xbd\\\n"}, /* escapes still apply around it */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        a.summary = cases[i].in;
+        a.label_val[2] = cases[i].in;
+        a.tool = cases[i].in;
+        a.exemplar_trace_ids[1] = cases[i].in;
+        json_t *o = encode_json(&a, NULL); /* fails the test if jansson rejects it */
+        expect_str(o, "summary", cases[i].out);
+        expect_str(o, "tool", cases[i].out);
+        expect_str(json_object_get(o, "labels"), "region", cases[i].out);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(o, "exemplar_trace_ids"), 1)),
+                            cases[i].out);
+        json_decref(o);
+    }
 }
 
 static void test_alert_encode_json_nan_inf_are_null(void **state)
@@ -223,8 +260,10 @@ static void test_alert_encode_json_resolved_and_nulls(void **state)
     a.op = NULL;
     a.n_labels = 0;
     a.n_exemplars = 0;
+    a.resend = 3; /* the third re-send of this resolved notification */
     json_t *o = encode_json(&a, NULL);
     expect_str(o, "state", "resolved");
+    assert_int_equal(json_integer_value(json_object_get(o, "resend")), 3);
     expect_str(o, "ends_at", "2026-11-27T18:05:30.007Z");
     expect_null(o, "service");
     expect_null(o, "tool");
@@ -448,6 +487,10 @@ static void test_alert_encode_avro_fields(void **state)
     expect_avro_str_v(&it, "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_int_equal(avro_value_get_by_index(&arr, 1, &it, NULL), 0);
     expect_avro_str_v(&it, "00f067aa0ba902b7");
+    avro_value_t rs = field(&c, "resend");
+    int32_t resend = -1;
+    assert_int_equal(avro_value_get_int(&rs, &resend), 0);
+    assert_int_equal(resend, 0);
     avro_ctx_fini(&c);
 }
 
@@ -469,6 +512,7 @@ static void test_alert_encode_avro_resolved_nan_and_nulls(void **state)
     a.timestamp_ms = -1; /* negative longs zig-zag correctly */
     a.n_labels = 0;
     a.n_exemplars = 0;
+    a.resend = 300; /* a two-byte varint */
     uint8_t buf[8192];
     size_t n = encode_avro(&a, buf, sizeof buf);
     avro_ctx c;
@@ -502,6 +546,10 @@ static void test_alert_encode_avro_resolved_nan_and_nulls(void **state)
     avro_value_t arr = field(&c, "exemplar_trace_ids");
     assert_int_equal(avro_value_get_size(&arr, &sz), 0);
     assert_int_equal(sz, 0);
+    avro_value_t rs = field(&c, "resend");
+    int32_t resend = -1;
+    assert_int_equal(avro_value_get_int(&rs, &resend), 0);
+    assert_int_equal(resend, 300);
     avro_ctx_fini(&c);
 }
 
@@ -555,6 +603,77 @@ static void test_alert_encode_avro_every_cap(void **state)
     free(buf);
 }
 
+/* Schema evolution: `resend` was added last, with a default. A reader that still has the
+ * previous schema (the same minus `resend`) resolves new events field by field, and events
+ * written with the previous schema are exactly the new encoding without its last byte (a
+ * resend of 0 is the single byte 0x00). */
+static void test_alert_encode_avro_previous_schema_reads_it(void **state)
+{
+    (void)state;
+    json_error_t jerr;
+    json_t *js = json_loads(tl_alert_event_schema_json, 0, &jerr);
+    assert_non_null(js);
+    json_t *fields = json_object_get(js, "fields");
+    size_t nf = json_array_size(fields);
+    json_t *last = json_array_get(fields, nf - 1);
+    assert_string_equal(json_string_value(json_object_get(last, "name")), "resend");
+    assert_true(json_integer_value(json_object_get(last, "default")) == 0 &&
+                json_is_integer(json_object_get(last, "default")));
+    json_array_remove(fields, nf - 1);
+    char *old_json = json_dumps(js, JSON_COMPACT);
+    json_decref(js);
+    avro_schema_t old_schema, new_schema;
+    assert_int_equal(avro_schema_from_json_length(old_json, strlen(old_json), &old_schema), 0);
+    assert_int_equal(avro_schema_from_json_length(tl_alert_event_schema_json, strlen(tl_alert_event_schema_json),
+                                                  &new_schema), 0);
+    free(old_json);
+
+    tl_alert a = make_alert();
+    a.resend = 2;
+    uint8_t buf[8192];
+    size_t n = encode_avro(&a, buf, sizeof buf);
+    avro_value_iface_t *oiface = avro_generic_class_from_schema(old_schema);
+    avro_value_t ov, resolved;
+    assert_int_equal(avro_generic_value_new(oiface, &ov), 0);
+    avro_value_iface_t *res = avro_resolved_writer_new(new_schema, old_schema);
+    if (!res)
+        fail_msg("resolving the new schema to the previous one: %s", avro_strerror());
+    assert_int_equal(avro_resolved_writer_new_value(res, &resolved), 0);
+    avro_resolved_writer_set_dest(&resolved, &ov);
+    avro_reader_t r = avro_reader_memory((const char *)buf, (int64_t)n);
+    assert_int_equal(avro_value_read(r, &resolved), 0);
+    avro_reader_free(r);
+    avro_value_t f;
+    const char *str = NULL;
+    size_t sz = 0;
+    assert_int_equal(avro_value_get_by_name(&ov, "transition_id", &f, NULL), 0);
+    assert_int_equal(avro_value_get_string(&f, &str, &sz), 0);
+    assert_string_equal(str, "0123456789abcdef0011223344556677");
+    assert_int_equal(avro_value_get_by_name(&ov, "exemplar_trace_ids", &f, NULL), 0);
+    assert_int_equal(avro_value_get_size(&f, &sz), 0);
+    assert_int_equal(sz, 2);
+    assert_int_not_equal(avro_value_get_by_name(&ov, "resend", &f, NULL), 0); /* not in its schema */
+    /* written by the previous version: the same bytes without the trailing resend */
+    a.resend = 0;
+    size_t m = encode_avro(&a, buf, sizeof buf);
+    assert_int_equal(buf[m - 1], 0);
+    avro_value_t ov2;
+    assert_int_equal(avro_generic_value_new(oiface, &ov2), 0);
+    r = avro_reader_memory((const char *)buf, (int64_t)(m - 1));
+    assert_int_equal(avro_value_read(r, &ov2), 0);
+    char extra;
+    assert_int_not_equal(avro_read(r, &extra, 1), 0); /* every byte consumed */
+    avro_reader_free(r);
+    assert_true(avro_value_equal(&ov, &ov2));
+    avro_value_decref(&ov2);
+    avro_value_decref(&resolved);
+    avro_value_iface_decref(res);
+    avro_value_decref(&ov);
+    avro_value_iface_decref(oiface);
+    avro_schema_decref(old_schema);
+    avro_schema_decref(new_schema);
+}
+
 /* ---------------------------------------------------------------- console line */
 
 static void test_alert_format_line_header_example(void **state)
@@ -578,6 +697,12 @@ static void test_alert_format_line_header_example(void **state)
     n = tl_alert_format_line(&a, out, sizeof out);
     assert_string_equal(out, "RESOLVED info      ToolErrorRate  value=5% > 10% (10m)");
     assert_int_equal(n, strlen(out));
+
+    a.resend = 2; /* a re-send says so */
+    a.summary = "s";
+    n = tl_alert_format_line(&a, out, sizeof out);
+    assert_string_equal(out, "RESOLVED info      ToolErrorRate  value=5% > 10% (10m)  [resend 2]  -- s");
+    assert_int_equal(n, strlen(out));
 }
 
 static void test_alert_format_line_strips_control_characters(void **state)
@@ -597,6 +722,26 @@ static void test_alert_format_line_strips_control_characters(void **state)
     }
     assert_non_null(strstr(out, "Rule[2J  k=v]0;titlex  value="));
     assert_non_null(strstr(out, "-- line1line2 ok"));
+}
+
+/* C1 controls (U+0080..U+009F; U+009B is CSI, which drives terminals as ESC [ does) are
+ * dropped, and bytes that are not UTF-8 are shown as '?': the line is valid UTF-8. */
+static void test_alert_format_line_strips_c1_and_invalid_utf8(void **state)
+{
+    (void)state;
+    tl_alert a = make_alert();
+    a.n_labels = 1;
+    a.label_key[0] = "tool";
+    a.label_val[0] = "a\xc2\x9b" "31mb\xc2\x85" "c\xc2\xa0" "d";
+    a.summary = "caf\xe9 \xe2\x82 \xed\xa0\x80 ok \xe2\x82\xac";
+    char out[512];
+    size_t n = tl_alert_format_line(&a, out, sizeof out);
+    assert_int_equal(n, strlen(out));
+    assert_non_null(strstr(out, "tool=a31mbc\xc2\xa0" "d  value=")); /* NBSP is kept */
+    assert_non_null(strstr(out, "-- caf? ?? ??? ok \xe2\x82\xac"));
+    json_t *j = json_string(out); /* jansson accepts only valid UTF-8 */
+    assert_non_null(j);
+    json_decref(j);
 }
 
 static void test_alert_format_line_truncates_on_utf8_boundary(void **state)
@@ -630,6 +775,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alert_encode_json_fields),
         cmocka_unit_test(test_alert_encode_json_escapes_raw_text),
+        cmocka_unit_test(test_alert_encode_json_invalid_utf8_replaced),
         cmocka_unit_test(test_alert_encode_json_nan_inf_are_null),
         cmocka_unit_test(test_alert_encode_json_resolved_and_nulls),
         cmocka_unit_test(test_alert_encode_json_skips_null_label_keys_and_clamps),
@@ -638,8 +784,10 @@ int main(void)
         cmocka_unit_test(test_alert_encode_avro_resolved_nan_and_nulls),
         cmocka_unit_test(test_alert_encode_avro_skips_null_label_keys),
         cmocka_unit_test(test_alert_encode_avro_every_cap),
+        cmocka_unit_test(test_alert_encode_avro_previous_schema_reads_it),
         cmocka_unit_test(test_alert_format_line_header_example),
         cmocka_unit_test(test_alert_format_line_strips_control_characters),
+        cmocka_unit_test(test_alert_format_line_strips_c1_and_invalid_utf8),
         cmocka_unit_test(test_alert_format_line_truncates_on_utf8_boundary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

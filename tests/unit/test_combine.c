@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "alertlog.h"
 #include "combine.h"
 #include "fleet.h"
 #include "route.h"
@@ -26,41 +27,6 @@
 
 #define T0 (1800000000000LL)
 #define MIN (60 * 1000LL)
-
-/* ---- alert log ------------------------------------------------------------------------------ */
-
-typedef struct alog {
-    char **lines;
-    size_t n, cap;
-    int with_ex; /* log the example traces too */
-} alog;
-
-static void sink(void *ctx, const tl_alert *a)
-{
-    alog *l = ctx;
-    char buf[2048];
-    int o = snprintf(buf, sizeof buf, "%s %s ts=%lld v=%.9g id=%s", a->alert, a->state == TL_ALERT_FIRING ? "firing" : "resolved",
-                     (long long)a->timestamp_ms, a->value, a->transition_id);
-    for (uint32_t i = 0; i < a->n_labels && o < (int)sizeof buf; i++)
-        o += snprintf(buf + o, sizeof buf - (size_t)o, " %s=%s", a->label_key[i], a->label_val[i]);
-    for (uint32_t i = 0; l->with_ex && i < a->n_exemplars && o < (int)sizeof buf; i++)
-        o += snprintf(buf + o, sizeof buf - (size_t)o, " ex=%s", a->exemplar_trace_ids[i]);
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        l->lines = realloc(l->lines, l->cap * sizeof *l->lines);
-        assert_non_null(l->lines);
-    }
-    l->lines[l->n++] = strdup(buf);
-}
-
-static int cmp_line(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
-
-static void alog_free(alog *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->lines[i]);
-    free(l->lines);
-}
 
 /* ---- the record channel: a growing buffer standing in for the ring -------------------------- */
 
@@ -116,71 +82,12 @@ typedef struct run_result {
     size_t taken, shipped, merges, records;
 } run_result;
 
-/* Rules that fire for every series and re-notify every minute with the current value, so
- * each minute compares every aggregate kind of every series between the two runs. */
-static const char probes[] =
-    "  - name: ProbeP99\n"
-    "    filter: kind == \"request\"\n"
-    "    group_by: [service, model]\n"
-    "    value: p99(latency_ms)\n"
-    "    window: 5m\n"
-    "    threshold: \"> 0\"\n"
-    "    renotify_interval: 1m\n"
-    "    severity: info\n"
-    "    owner: t\n"
-    "    runbook: r.md\n"
-    "    summary: \"{{value}}\"\n"
-    "  - name: ProbeMoments\n"
-    "    group_by: [service, tool]\n"
-    "    value: (sum(cost_usd) + max(latency_ms) - min(latency_ms)) / count(kind == \"tool_call\")\n"
-    "    window: 10m\n"
-    "    slot: 30s\n"
-    "    threshold: \"!= -1\"\n"
-    "    renotify_interval: 1m\n"
-    "    severity: info\n"
-    "    owner: t\n"
-    "    runbook: r.md\n"
-    "    summary: \"{{value}}\"\n"
-    "  - name: ProbeRatio\n"
-    "    group_by: [service]\n"
-    "    value: ratio(status != \"ok\") + avg(output_tokens)\n"
-    "    window: 2m\n"
-    "    threshold: \">= 0\"\n"
-    "    renotify_interval: 1m\n"
-    "    severity: info\n"
-    "    owner: t\n"
-    "    runbook: r.md\n"
-    "    summary: \"{{value}}\"\n";
-
-static tl_program *load_pack(const char *extra)
-{
-    size_t len = 0;
-    char *text = tl_test_read_file("rules/support-agent.yaml", &len);
-    assert_non_null(text);
-    const char *more[] = {probes, extra};
-    for (int i = 0; i < 2; i++) {
-        if (!more[i])
-            continue;
-        text = realloc(text, len + strlen(more[i]) + 1);
-        memcpy(text + len, more[i], strlen(more[i]) + 1);
-        len += strlen(more[i]);
-    }
-    tl_rules_opts ro = {.lateness_ms = 30000, .renotify_ms = 3600000, .check_runbooks = 0};
-    char ebuf[4096] = "";
-    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
-    tl_program *p = tl_rules_load_string("rules/support-agent.yaml", text, len, &ro, &errs);
-    free(text);
-    if (!p)
-        fail_msg("%s", ebuf);
-    return p;
-}
-
 static void compare_runs(tl_program *p, const run_opts *o, run_result *res)
 {
-    alog la = {.with_ex = !o->any_exemplars}, lb = {.with_ex = !o->any_exemplars};
+    tl_alog la = {.with_ex = !o->any_exemplars}, lb = {.with_ex = !o->any_exemplars};
     /* both shards believe they are owner 1 of 2, so max_instances splits the same way */
-    tl_shard *a = tl_shard_new(p, &(tl_shard_opts){.sink = sink, .sink_ctx = &la, .nowners = 2});
-    tl_shard *b = tl_shard_new(p, &(tl_shard_opts){.sink = sink, .sink_ctx = &lb, .nowners = 2});
+    tl_shard *a = tl_shard_new(p, &(tl_shard_opts){.sink = tl_alog_sink, .sink_ctx = &la, .nowners = 2});
+    tl_shard *b = tl_shard_new(p, &(tl_shard_opts){.sink = tl_alog_sink, .sink_ctx = &lb, .nowners = 2});
     tl_combiner *cb = tl_combiner_new(p, o->arena);
     tl_router r;
     assert_non_null(a);
@@ -241,13 +148,7 @@ static void compare_runs(tl_program *p, const run_opts *o, run_result *res)
     assert_true(la.n > o->events / 1000); /* the probes re-notify: the comparison is not vacuous */
     /* the same transitions; within one evaluation, the order of series is the order of their
      * records in the shard's table, which differs (B creates them in record order) */
-    qsort(la.lines, la.n, sizeof *la.lines, cmp_line);
-    qsort(lb.lines, lb.n, sizeof *lb.lines, cmp_line);
-    if (la.n != lb.n)
-        fail_msg("%zu alerts folding directly, %zu through the combiner", la.n, lb.n);
-    for (size_t i = 0; i < la.n; i++)
-        if (strcmp(la.lines[i], lb.lines[i]) != 0)
-            fail_msg("alert %zu differs:\n  direct:   %s\n  combined: %s", i, la.lines[i], lb.lines[i]);
+    tl_alog_assert_same(&la, &lb, "folding directly", "through the combiner");
     assert_int_equal(sa.folded, sb.folded);
     assert_int_equal(sa.late, sb.late);
     assert_int_equal(sa.series, sb.series);
@@ -258,8 +159,8 @@ static void compare_runs(tl_program *p, const run_opts *o, run_result *res)
     tl_combiner_destroy(cb);
     tl_shard_destroy(a);
     tl_shard_destroy(b);
-    alog_free(&la);
-    alog_free(&lb);
+    tl_alog_free(&la);
+    tl_alog_free(&lb);
 }
 
 /* The whole example pack, one stream, batches of 1024: the same alerts, and far fewer records
@@ -267,7 +168,7 @@ static void compare_runs(tl_program *p, const run_opts *o, run_result *res)
 static void test_combine_same_alerts_as_direct_folding(void **state)
 {
     (void)state;
-    tl_program *p = load_pack(NULL);
+    tl_program *p = tl_load_pack_with_probes(NULL);
     run_result res;
     compare_runs(p, &(run_opts){.batch = 1024, .events = 300000}, &res);
     assert_int_equal(res.shipped, 0);
@@ -284,7 +185,7 @@ static void test_combine_same_alerts_as_direct_folding(void **state)
 static void test_combine_streams_minutes_apart(void **state)
 {
     (void)state;
-    tl_program *p = load_pack(NULL);
+    tl_program *p = tl_load_pack_with_probes(NULL);
     run_result res;
     compare_runs(p, &(run_opts){.batch = 4096, .events = 200000, .two_streams = 1, .any_exemplars = 1}, &res);
     assert_int_equal(res.shipped, 0);
@@ -296,7 +197,7 @@ static void test_combine_streams_minutes_apart(void **state)
 static void test_combine_small_arena_falls_back(void **state)
 {
     (void)state;
-    tl_program *p = load_pack(NULL);
+    tl_program *p = tl_load_pack_with_probes(NULL);
     run_result res;
     compare_runs(p, &(run_opts){.arena = 24 * 1024, .batch = 512, .events = 100000}, &res);
     assert_true(res.shipped > 0);
@@ -320,7 +221,7 @@ static void test_combine_distinct_groups_go_as_folds(void **state)
         "    owner: t\n"
         "    runbook: r.md\n"
         "    summary: \"{{value}}\"\n";
-    tl_program *p = load_pack(extra);
+    tl_program *p = tl_load_pack_with_probes(extra);
     run_result res;
     compare_runs(p, &(run_opts){.batch = 1024, .events = 50000}, &res);
     assert_true(res.shipped > 0);

@@ -537,6 +537,35 @@ static void test_config_load_file_errors(void **state)
     tl_config_fini(&c);
 }
 
+/* state: checkpoints are off unless a directory is given; the file and the flags set them */
+static void test_config_state_section(void **state)
+{
+    (void)state;
+    tl_config c;
+    tl_config_init(&c);
+    assert_null(c.state_dir);
+    assert_int_equal(c.checkpoint_interval_ms, 30000);
+    assert_int_equal(c.fresh_state, 0);
+    assert_int_equal(load(&c, "state:\n  dir: /var/lib/tripline\n  interval: 5s\n  on_unreadable: fresh\n"), 0);
+    assert_string_equal(c.state_dir, "/var/lib/tripline");
+    assert_int_equal(c.checkpoint_interval_ms, 5000);
+    assert_int_equal(c.fresh_state, 1);
+    assert_int_equal(ARGS(&c, "--state-dir", "/srv/t", "--checkpoint-interval", "250ms"), 0);
+    assert_string_equal(c.state_dir, "/srv/t");
+    assert_int_equal(c.checkpoint_interval_ms, 250);
+    assert_int_equal(load(&c, "state:\n  dir: null\n"), 0);
+    assert_null(c.state_dir);
+    tl_config_fini(&c);
+    tl_config_init(&c);
+    assert_int_equal(ARGS(&c, "--fresh-state"), 0);
+    assert_int_equal(c.fresh_state, 1);
+    tl_config_fini(&c);
+    expect_file_error("state:\n  on_unreadable: maybe\n", "t.yaml:2:18:");
+    expect_file_error("state:\n  interval: 0\n", "t.yaml:2:13: must be greater than 0");
+    expect_file_error("state:\n  dirr: x\n", "t.yaml:2:3:");
+    FLAG_ERR("--state-dir: value must not be empty", "--state-dir", "");
+}
+
 static void test_config_flags_help_lists_every_flag(void **state)
 {
     (void)state;
@@ -546,7 +575,8 @@ static void test_config_flags_help_lists_every_flag(void **state)
         "--dlq TOPIC", "--rules PATH", "--input-format FMT", "--output-format FMT",
         "--threads N", "--exit-at-end", "-X KEY=VALUE", "--lateness DUR", "--idle-timeout DUR", "--eof-grace DUR",
         "--renotify-interval DUR", "--print-alerts", "--no-print-alerts", "--stats-interval DUR",
-        "--avro-schema PATH", "--max-series N", NULL};
+        "--avro-schema PATH", "--max-series N", "--state-dir DIR", "--checkpoint-interval DUR", "--fresh-state",
+        "--heartbeat DUR", NULL};
     for (int i = 0; flags[i]; i++)
         assert_contains(h, flags[i]);
     assert_contains(h, "(default: localhost:9092)");
@@ -562,7 +592,7 @@ static void test_config_flags_help_lists_every_flag(void **state)
         assert_true(line[28] == ' ' && line[29] != ' ');
         line = nl + 1;
     }
-    assert_int_equal(lines, 23);
+    assert_int_equal(lines, 27);
     assert_ptr_equal(tl_config_flags_help(), h);
 }
 
@@ -609,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_config_registry_ids),
         cmocka_unit_test(test_config_validate_cross_field),
         cmocka_unit_test(test_config_load_file_errors),
+        cmocka_unit_test(test_config_state_section),
         cmocka_unit_test(test_config_flags_help_lists_every_flag),
         cmocka_unit_test(test_config_out_of_memory),
     };

@@ -368,6 +368,68 @@ static void test_ruletest_run_failure_messages(void **state)
     free(out);
 }
 
+/* Re-sends of resolved notifications are off in tests unless a test asks for them
+ * (resend_resolved_for / resend_interval); `resend: N` then checks the N-th re-send is the
+ * latest event, and --verbose marks them. */
+static void test_ruletest_resends(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "tests:\n"
+        "  - name: off by default\n"
+        "    eval: 1s\n"
+        "    events: [\"at 2m0s500ms: kind=llm_call service=bot flags=policy_violation\"]\n"
+        "    expect:\n"
+        "      - {at: 32m10s, alert: Violation, state: resolved, resend: 0}\n"
+        "      - {at: 50m, alert: Violation, state: resolved, resend: 0}\n"
+        "  - name: asked for\n"
+        "    eval: 1s\n"
+        "    resend_resolved_for: 15m\n"
+        "    resend_interval: 5m\n"
+        "    events: [\"at 2m0s500ms: kind=llm_call service=bot flags=policy_violation\"]\n"
+        "    expect:\n"
+        "      - {at: 37m9s, alert: Violation, state: resolved, resend: 0}\n"
+        "      - {at: 37m10s, alert: Violation, state: resolved, resend: 1}\n"
+        "      - {at: 50m, alert: Violation, state: resolved, resend: 3}\n"
+        "      - {at: 50m, alert: Violation, state: inactive}\n";
+    char *out = NULL;
+    tl_ruletest_report rep;
+    int failed = run(text, &out, &rep, 1);
+    if (failed)
+        fail_msg("unexpected failures:\n%s", out);
+    assert_int_equal(rep.tests, 2);
+    assert_contains(out, "47m10s   RESOLVED  Violation{service=bot} value 1 [resend 3]");
+    assert_contains(out, "test 'off by default': 1 events, 2 alert events");
+    assert_contains(out, "test 'asked for': 1 events, 5 alert events");
+    free(out);
+
+    static const char wrong[] =
+        "tests:\n"
+        "  - name: t\n"
+        "    eval: 1s\n"
+        "    resend_resolved_for: 15m\n"
+        "    events: [\"at 2m0s500ms: kind=llm_call service=bot flags=policy_violation\"]\n"
+        "    expect: [{at: 40m, alert: Violation, state: resolved, resend: 2}]\n";
+    failed = run(wrong, &out, &rep, 0);
+    assert_int_equal(failed, 1);
+    assert_contains(out, "t.test.yaml:6:14: test 't': at 40m expected Violation resolved (resend 2), seen: "
+                         "{service=bot} resolved, value 1 at 37m10s (resend 1)");
+    free(out);
+
+    static const char bad[] =
+        "tests:\n"                                                                          /* 1 */
+        "  - name: t\n"                                                                     /* 2 */
+        "    resend_interval: 1m\n"                                                         /* 3 */
+        "    events: [\"at 1m: kind=request\"]\n"                                           /* 4 */
+        "    expect: [{at: 1m, alert: Violation, state: firing, resend: 1}]\n";            /* 5 */
+    char ebuf[4096];
+    int nerr = 0;
+    assert_null(load(bad, ebuf, sizeof ebuf, &nerr));
+    assert_contains(ebuf, "t.test.yaml:3:22: resend_interval applies to resend_resolved_for, which is not given");
+    assert_contains(ebuf, "t.test.yaml:5:64: 'resend' needs state resolved");
+    assert_int_equal(nerr, 2);
+}
+
 static void test_ruletest_shipped_pack_passes(void **state)
 {
     (void)state;
@@ -403,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_ruletest_file_rule_errors_are_reported),
         cmocka_unit_test(test_ruletest_run_passes),
         cmocka_unit_test(test_ruletest_run_failure_messages),
+        cmocka_unit_test(test_ruletest_resends),
         cmocka_unit_test(test_ruletest_shipped_pack_passes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

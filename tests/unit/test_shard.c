@@ -1106,6 +1106,172 @@ static void test_shard_steady_state_no_allocation(void **state)
     tl_program_destroy(p);
 }
 
+/* ---- resolved notifications, re-sent (shard.h) ------------------------------------------------ */
+
+#define RS_OK "kind=tool_call service=s status=ok"
+
+/* RATIO_RULE plus `extra`: 50% errors from 0 to 2m fire it at 0:10 (for: 0); the 1m window is
+ * back at 10% at ~2:50, which resolves it. Re-sends as given (for_ms < 0: not set). */
+static tl_tl *resend_timeline(const char *extra, int64_t for_ms, int64_t every_ms)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, "%s%s", RATIO_RULE(""), extra);
+    tl_tl *t = tl_tl_new(yaml);
+    if (for_ms >= 0)
+        tl_tl_resend(t, for_ms, every_ms);
+    tl_tl_every(t, T0, T0 + 2 * MIN, SEC, RS_OK, 0.5, "status=error");
+    return t;
+}
+
+/* The resolved alerts of rule R, in order. */
+static size_t resolved_of(const tl_tl *t, const tl_tl_alert **out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < tl_tl_nalerts(t); i++) {
+        const tl_tl_alert *a = tl_tl_alert_at(t, i);
+        if (a->state == TL_ALERT_RESOLVED && n < cap)
+            out[n++] = a;
+    }
+    return n;
+}
+
+/* Resolved at R: the same notification again at R+5m, R+10m, R+15m (every 5m for 15m), with
+ * the same transition id, fingerprint, starts_at, ends_at, value and summary, numbered by
+ * `resend` and stamped with the watermark of the re-send; nothing after. The series has no
+ * data from 4m on (no_data: ignore: no transition), yet it is kept while a re-send is due and
+ * freed after the last one. */
+static void test_shard_resend_resolved_repeats_the_notification(void **state)
+{
+    (void)state;
+    tl_tl *t = resend_timeline("    no_data: ignore\n", 15 * MIN, 5 * MIN);
+    tl_tl_every(t, T0 + 2 * MIN, T0 + 4 * MIN, SEC, RS_OK, 0, NULL);
+    tl_tl_run(t, T0, T0 + 5 * MIN, 10 * SEC);
+    const tl_tl_alert *f = tl_tl_find(t, "R", TL_ALERT_FIRING);
+    const tl_tl_alert *r0 = tl_tl_find(t, "R", TL_ALERT_RESOLVED);
+    assert_non_null(f);
+    assert_non_null(r0);
+    int64_t fired = f->ts, res = r0->ts;
+    assert_int_equal(fired, T0 + 10 * SEC);
+    assert_true(res >= T0 + 2 * MIN + 30 * SEC && res <= T0 + 3 * MIN + 10 * SEC);
+    assert_int_equal(r0->resend, 0);
+    assert_int_equal(r0->ends_at, res);
+    /* a minute before the last re-send: two so far, and the series (no data for 10m) kept */
+    tl_tl_run(t, T0 + 5 * MIN + 10 * SEC, res + 14 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "R", TL_ALERT_RESOLVED), 3);
+    assert_int_equal(tl_tl_series(t), 1);
+    tl_tl_run(t, res + 14 * MIN + 10 * SEC, T0 + 60 * MIN, 10 * SEC);
+    const tl_tl_alert *r[8];
+    assert_int_equal(resolved_of(t, r, 8), 4);
+    assert_int_equal(tl_tl_count(t, "R", TL_ALERT_FIRING), 1);
+    for (uint32_t k = 0; k < 4; k++) {
+        assert_int_equal(r[k]->resend, k);
+        assert_int_equal(r[k]->ts, res + (int64_t)k * 5 * MIN);
+        assert_int_equal(r[k]->emitted_wm, r[k]->ts); /* sent by the evaluation at that time */
+        assert_int_equal(r[k]->starts_at, fired);
+        assert_int_equal(r[k]->ends_at, res);
+        assert_string_equal(r[k]->transition_id, r[0]->transition_id);
+        assert_string_equal(r[k]->fingerprint, f->fingerprint);
+        assert_true(r[k]->value == r[0]->value);
+        assert_string_equal(r[k]->summary, r[0]->summary);
+        assert_string_equal(r[k]->labels, "service=s");
+    }
+    assert_string_not_equal(r[0]->transition_id, f->transition_id);
+    assert_int_equal(tl_tl_series(t), 0); /* freed once nothing was left to re-send */
+    tl_tl_free(t);
+}
+
+/* Firing again ends the re-sends of the previous resolution; the next resolution has its own
+ * transition id and its own re-sends. */
+static void test_shard_resend_stops_when_the_alert_fires_again(void **state)
+{
+    (void)state;
+    tl_tl *t = resend_timeline("", 15 * MIN, 5 * MIN);
+    tl_tl_every(t, T0 + 2 * MIN, T0 + 9 * MIN, SEC, RS_OK, 0, NULL);
+    tl_tl_every(t, T0 + 9 * MIN, T0 + 12 * MIN, SEC, RS_OK, 0.5, "status=error");
+    tl_tl_every(t, T0 + 12 * MIN, T0 + 30 * MIN, SEC, RS_OK, 0, NULL);
+    tl_tl_run(t, T0, T0 + 30 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "R", TL_ALERT_FIRING), 2);
+    const tl_tl_alert *f2 = NULL;
+    for (size_t i = 0; i < tl_tl_nalerts(t); i++)
+        if (tl_tl_alert_at(t, i)->state == TL_ALERT_FIRING)
+            f2 = tl_tl_alert_at(t, i);
+    assert_int_equal(f2->ts, T0 + 9 * MIN + 20 * SEC); /* 10 errors in the 1m window: 16.7% */
+    const tl_tl_alert *r[16];
+    size_t n = resolved_of(t, r, 16);
+    /* first resolution ~2:50, its re-send ~7:50 (then the alert fires at 9:20: no more); the
+     * second ~12:50, re-sent ~17:50, ~22:50, ~27:50 */
+    assert_int_equal(n, 6);
+    int64_t res1 = r[0]->ts, res2 = r[2]->ts;
+    assert_int_equal(r[1]->ts, res1 + 5 * MIN);
+    assert_int_equal(r[1]->resend, 1);
+    assert_string_equal(r[1]->transition_id, r[0]->transition_id);
+    assert_true(res2 > f2->ts);
+    assert_int_equal(r[2]->resend, 0);
+    assert_int_equal(r[2]->starts_at, f2->ts);
+    assert_string_not_equal(r[2]->transition_id, r[0]->transition_id);
+    for (size_t k = 3; k < 6; k++) {
+        assert_int_equal(r[k]->resend, k - 2);
+        assert_int_equal(r[k]->ts, res2 + (int64_t)(k - 2) * 5 * MIN);
+        assert_string_equal(r[k]->transition_id, r[2]->transition_id);
+        assert_string_equal(r[k]->fingerprint, r[0]->fingerprint);
+    }
+    tl_tl_free(t);
+}
+
+/* Going pending again is enough to stop them, even if it never fires (`for: 2m`, and a 10 s
+ * burst of errors at 9m holds the condition for less than a minute). */
+static void test_shard_resend_stops_when_pending_again(void **state)
+{
+    (void)state;
+    tl_tl *t = resend_timeline("    for: 2m\n", 15 * MIN, 5 * MIN);
+    tl_tl_every(t, T0 + 2 * MIN, T0 + 9 * MIN, SEC, RS_OK, 0, NULL);
+    tl_tl_every(t, T0 + 9 * MIN, T0 + 9 * MIN + 10 * SEC, SEC, RS_OK, 1.0, "status=error");
+    tl_tl_every(t, T0 + 9 * MIN + 10 * SEC, T0 + 30 * MIN, SEC, RS_OK, 0, NULL);
+    tl_tl_run(t, T0, T0 + 30 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "R", TL_ALERT_FIRING), 1);
+    const tl_tl_alert *r[8];
+    assert_int_equal(resolved_of(t, r, 8), 2); /* the original and the re-send at +5m only */
+    assert_int_equal(r[1]->ts, r[0]->ts + 5 * MIN);
+    assert_int_equal(r[1]->resend, 1);
+    tl_tl_free(t);
+}
+
+/* Off: not asked for (the shard options' zero, as `tripline test` and these timelines run),
+ * resend_resolved_ms 0, or an interval longer than the period. */
+static void test_shard_resend_off(void **state)
+{
+    (void)state;
+    const int64_t cases[][2] = {{-1, 0}, {0, 5 * MIN}, {4 * MIN, 5 * MIN}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tl_tl *t = resend_timeline("", cases[i][0], cases[i][1]);
+        tl_tl_every(t, T0 + 2 * MIN, T0 + 30 * MIN, SEC, RS_OK, 0, NULL);
+        tl_tl_run(t, T0, T0 + 30 * MIN, 10 * SEC);
+        assert_int_equal(tl_tl_count(t, "R", TL_ALERT_FIRING), 1);
+        assert_int_equal(tl_tl_count(t, "R", TL_ALERT_RESOLVED), 1);
+        assert_int_equal(tl_tl_find(t, "R", TL_ALERT_RESOLVED)->resend, 0);
+        tl_tl_free(t);
+    }
+}
+
+/* A hot reload between the resolution and its re-sends keeps them (the instance moves over
+ * with the rule), and a 2m interval for 5m gives two. */
+static void test_shard_resend_survives_reload(void **state)
+{
+    (void)state;
+    tl_tl *t = resend_timeline("", 5 * MIN, 2 * MIN);
+    tl_tl_every(t, T0 + 2 * MIN, T0 + 20 * MIN, SEC, RS_OK, 0, NULL);
+    tl_tl_run(t, T0, T0 + 4 * MIN, 10 * SEC);
+    assert_int_equal(tl_tl_count(t, "R", TL_ALERT_RESOLVED), 1);
+    tl_tl_reload(t, RATIO_RULE(""));
+    tl_tl_run(t, T0 + 4 * MIN + 10 * SEC, T0 + 20 * MIN, 10 * SEC);
+    const tl_tl_alert *r[8];
+    assert_int_equal(resolved_of(t, r, 8), 3);
+    assert_int_equal(r[1]->ts, r[0]->ts + 2 * MIN);
+    assert_int_equal(r[2]->ts, r[0]->ts + 4 * MIN);
+    assert_string_equal(r[2]->transition_id, r[0]->transition_id);
+    tl_tl_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1141,6 +1307,11 @@ int main(void)
         cmocka_unit_test(test_shard_three_levels),
         cmocka_unit_test(test_shard_regex_filter),
         cmocka_unit_test(test_shard_reload_keeps_unchanged_state),
+        cmocka_unit_test(test_shard_resend_resolved_repeats_the_notification),
+        cmocka_unit_test(test_shard_resend_stops_when_the_alert_fires_again),
+        cmocka_unit_test(test_shard_resend_stops_when_pending_again),
+        cmocka_unit_test(test_shard_resend_off),
+        cmocka_unit_test(test_shard_resend_survives_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
