@@ -9,7 +9,9 @@
  * re-send of the resolved notification (same transition_id), and the heartbeat alert.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@
 #include "engine.h"
 #include "json_encode.h"
 #include "mock.h"
+#include <librdkafka/rdkafka_mock.h>
 #include "rules.h"
 #include "timefmt.h"
 #include "tl_kafka_test.h"
@@ -430,12 +433,98 @@ static void test_pipeline_heartbeat_on_output_topic(void **state)
     tl_kt_msgs_free(&alerts);
 }
 
+/* Fault 2: the broker goes down for longer than the producer's message timeout while an alert
+ * is on its way. The alert is not lost: its delivery fails, is counted and retried, and the
+ * input offsets behind it are not committed; an engine stopped during the outage leaves them
+ * uncommitted, and the next run (broker back) reads that input again and delivers the alert. */
+typedef struct outage {
+    fixture *fx;
+    _Atomic int tripped;
+} outage;
+
+static void trip_on_first_alert(void *ctx, const tl_alert *a)
+{
+    outage *o = ctx;
+    (void)a;
+    if (!atomic_exchange(&o->tripped, 1))
+        rd_kafka_mock_broker_set_down(o->fx->mock.mc, 1);
+}
+
+typedef struct runner {
+    tl_engine *e;
+    int rc;
+} runner;
+
+static void *run_thread(void *arg)
+{
+    runner *r = arg;
+    r->rc = tl_engine_run(r->e);
+    return NULL;
+}
+
+static void test_pipeline_broker_down_past_message_timeout(void **state)
+{
+    fixture *fx = *state;
+    produce_events(fx, 0);
+    tl_config cfg;
+    tl_config_init(&cfg);
+    char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", "g-outage", "--input", "traces", "--output", "alerts",
+                    "--dlq", "dlq", "--rules", fx->rules_path, "--threads", "2", "--no-print-alerts", "-X",
+                    "log_level=0", "-X", "message.timeout.ms=1000", "-X", "session.timeout.ms=6000"};
+    char err[512];
+    assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
+    assert_int_equal(tl_config_validate(&cfg, err, sizeof err), 0);
+    tl_program *prog = tl_cli_load_rules(&cfg);
+    assert_non_null(prog);
+    tl_engine *e = tl_engine_new(&cfg, prog, err, sizeof err);
+    if (!e)
+        fail_msg("engine: %s", err);
+    outage o = {.fx = fx};
+    tl_engine_on_alert(e, trip_on_first_alert, &o);
+    runner r = {.e = e};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+    for (int i = 0; i < 600 && !atomic_load(&o.tripped); i++)
+        usleep(50000);
+    assert_true(atomic_load(&o.tripped));
+    sleep(4); /* four message timeouts: the alert's delivery failed, and failed again */
+    tl_engine_stats st;
+    tl_engine_stats_get(e, &st);
+    assert_true(st.alerts >= 1);
+    assert_true(st.alerts_acked < st.alerts); /* not delivered ... */
+    assert_true(st.delivery_retries >= 1);    /* ... and the stall shows */
+    tl_engine_stop(e); /* stop during the outage: nothing may be committed past the alert */
+    pthread_join(th, NULL);
+    tl_engine_destroy(e);
+    rd_kafka_mock_broker_set_up(fx->mock.mc, 1);
+    int64_t committed, end;
+    tl_kt_committed(fx->mock.bootstraps, "g-outage", "traces", 4, &committed, &end);
+    assert_true(committed < end);
+    /* the next run, broker back: the alert is produced and everything is committed */
+    tl_engine_stats st2;
+    run_engine(fx, "g-outage", "2", "json", &st2);
+    tl_kt_committed(fx->mock.bootstraps, "g-outage", "traces", 4, &committed, &end);
+    assert_int_equal(committed, end);
+    tl_kt_msgs alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
+    int firing = 0, resolved = 0;
+    for (size_t i = 0; i < alerts.n; i++) {
+        firing += strstr(alerts.m[i].value, "\"alert\":\"OrderToolErrors\",\"state\":\"firing\"") != NULL;
+        resolved += strstr(alerts.m[i].value, "\"alert\":\"OrderToolErrors\",\"state\":\"resolved\"") != NULL;
+    }
+    assert_true(firing >= 1);
+    assert_true(resolved >= 1);
+    tl_kt_msgs_free(&alerts);
+    tl_program_destroy(prog);
+    tl_config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_fire_resolve_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_avro_output_with_broker_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_heartbeat_on_output_topic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_broker_down_past_message_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
