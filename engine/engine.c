@@ -978,6 +978,15 @@ static const tl_ckpt_offset *ck_entry(const tl_engine *e, const char *topic, int
     return NULL;
 }
 
+static int all_combiners_empty(tl_engine *e)
+{
+    for (uint32_t i = 0; i < e->nw; i++)
+        for (uint32_t o = 0; o < e->nw; o++)
+            if (e->w[i].comb[o] && tl_combiner_pending(e->w[i].comb[o]))
+                return 0;
+    return 1;
+}
+
 static int64_t ck_offset(const tl_engine *e, const char *topic, int32_t partition)
 {
     const tl_ckpt_offset *c = ck_entry(e, topic, partition);
@@ -1094,10 +1103,20 @@ static int take_checkpoint(tl_engine *e, int stopped, int keep_hold)
             }
             tl_output_poll(e->out, 2);
         }
-        if (!deferred) {
+        while (!deferred) {
             hold_workers(e); /* one more owner round: ready offsets are up to date */
             atomic_store(&e->park, 1);
             hold_workers(e);
+            /* Parked, nothing moves. An owner round may have ended by pushing contributions
+             * (trace summaries of expired traces) that their owner had not drained when it
+             * parked: then let the owners run one more round and park again. */
+            if (all_rings_empty(e) && all_combiners_empty(e))
+                break;
+            atomic_store(&e->park, 0);
+            if (wall_ms() > end)
+                deferred = "worker rings not drained within 5 s";
+        }
+        if (!deferred) {
             while (tl_output_pending(e->out) && wall_ms() <= end)
                 tl_output_poll(e->out, 2);
             if (tl_output_pending(e->out))

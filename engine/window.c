@@ -60,6 +60,24 @@ static void exemplar_put(tl_exemplar *e, const tl_contrib *c)
     e->len = (uint8_t)n;
 }
 
+/* The smallest exemplar value and the oldest exemplar time (the one-line test that turns most
+ * values away, tl_planstate). */
+static void exemplar_bounds(tl_planstate *st)
+{
+    double floor = INFINITY;
+    int64_t oldest = INT64_MAX;
+    for (int i = 0; i < TL_EXEMPLARS; i++) {
+        if (st->ex[i].ts == INT64_MIN)
+            floor = -INFINITY; /* an empty place takes any value */
+        else if (st->ex[i].v < floor)
+            floor = st->ex[i].v;
+        if (st->ex[i].ts < oldest)
+            oldest = st->ex[i].ts;
+    }
+    st->ex_floor = floor;
+    st->ex_oldest = oldest;
+}
+
 /* Counters: the latest matching events. Field aggregates: the largest values of the current
  * window; an exemplar older than the longest window (relative to this event) is replaced
  * first, and among equal values the newer one wins. */
@@ -94,18 +112,7 @@ static void exemplar_offer(const tl_plan *plan, tl_planstate *st, const tl_contr
     if (!stale && c->value < st->ex[victim].v)
         return;
     exemplar_put(&st->ex[victim], c);
-    double floor = INFINITY;
-    int64_t oldest = INT64_MAX;
-    for (int i = 0; i < TL_EXEMPLARS; i++) {
-        if (st->ex[i].ts == INT64_MIN)
-            floor = -INFINITY; /* an empty place takes any value */
-        else if (st->ex[i].v < floor)
-            floor = st->ex[i].v;
-        if (st->ex[i].ts < oldest)
-            oldest = st->ex[i].ts;
-    }
-    st->ex_floor = floor;
-    st->ex_oldest = oldest;
+    exemplar_bounds(st);
 }
 
 /* A slot that holds another epoch is taken over for epoch e (its old contents are from a
@@ -517,18 +524,7 @@ int tl_window_load(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, 
         memcpy(st->ex[i].id, id, n);
         st->ex[i].len = (uint8_t)n;
     }
-    double floor = INFINITY;
-    int64_t oldest = INT64_MAX;
-    for (int i = 0; i < TL_EXEMPLARS; i++) {
-        if (st->ex[i].ts == INT64_MIN)
-            floor = -INFINITY;
-        else if (st->ex[i].v < floor)
-            floor = st->ex[i].v;
-        if (st->ex[i].ts < oldest)
-            oldest = st->ex[i].ts;
-    }
-    st->ex_floor = floor;
-    st->ex_oldest = oldest;
+    exemplar_bounds(st);
     uint32_t used = tl_ckr_u32(r);
     for (uint32_t k = 0; k < used && !r->bad; k++) {
         int64_t e = tl_ckr_i64(r);

@@ -131,6 +131,21 @@ static int teardown(void **state)
     return 0;
 }
 
+/* An engine configured by run flags (cfg and *prog are the caller's to free after it). */
+static tl_engine *new_engine(tl_config *cfg, tl_program **prog, int argc, char **argv)
+{
+    tl_config_init(cfg);
+    char err[512];
+    assert_int_equal(tl_config_apply_args(cfg, argc, argv, err, sizeof err), 0);
+    assert_int_equal(tl_config_validate(cfg, err, sizeof err), 0);
+    *prog = tl_cli_load_rules(cfg);
+    assert_non_null(*prog);
+    tl_engine *e = tl_engine_new(cfg, *prog, err, sizeof err);
+    if (!e)
+        fail_msg("engine: %s", err);
+    return e;
+}
+
 /* Run the engine over the topic until every partition is at its end (with --heartbeat
  * `heartbeat` unless NULL). Resolved notifications are re-sent as by default (every 5m for
  * 15m of event time): the 16 minutes of events hold one re-send. */
@@ -138,20 +153,12 @@ static void run_engine_hb(fixture *fx, const char *group, const char *threads, c
                           const char *heartbeat, tl_engine_stats *st)
 {
     tl_config cfg;
-    tl_config_init(&cfg);
     char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", (char *)group, "--input", "traces",
                     "--output", "alerts", "--dlq", "dlq", "--rules", fx->rules_path, "--threads",
                     (char *)threads, "--output-format", (char *)out_fmt, "--exit-at-end",
                     "--no-print-alerts", "-X", "log_level=3", "--heartbeat", (char *)heartbeat};
-    char err[512];
-    int argc = (int)(sizeof argv / sizeof argv[0]) - (heartbeat ? 0 : 2);
-    assert_int_equal(tl_config_apply_args(&cfg, argc, argv, err, sizeof err), 0);
-    assert_int_equal(tl_config_validate(&cfg, err, sizeof err), 0);
-    tl_program *prog = tl_cli_load_rules(&cfg);
-    assert_non_null(prog);
-    tl_engine *e = tl_engine_new(&cfg, prog, err, sizeof err);
-    if (!e)
-        fail_msg("engine: %s", err);
+    tl_program *prog;
+    tl_engine *e = new_engine(&cfg, &prog, (int)(sizeof argv / sizeof argv[0]) - (heartbeat ? 0 : 2), argv);
     assert_int_equal(tl_engine_run(e), 0);
     tl_engine_stats_get(e, st);
     tl_engine_destroy(e);
@@ -467,18 +474,11 @@ static void test_pipeline_broker_down_past_message_timeout(void **state)
     fixture *fx = *state;
     produce_events(fx, 0);
     tl_config cfg;
-    tl_config_init(&cfg);
     char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", "g-outage", "--input", "traces", "--output", "alerts",
                     "--dlq", "dlq", "--rules", fx->rules_path, "--threads", "2", "--no-print-alerts", "-X",
                     "log_level=0", "-X", "message.timeout.ms=1000", "-X", "session.timeout.ms=6000"};
-    char err[512];
-    assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
-    assert_int_equal(tl_config_validate(&cfg, err, sizeof err), 0);
-    tl_program *prog = tl_cli_load_rules(&cfg);
-    assert_non_null(prog);
-    tl_engine *e = tl_engine_new(&cfg, prog, err, sizeof err);
-    if (!e)
-        fail_msg("engine: %s", err);
+    tl_program *prog;
+    tl_engine *e = new_engine(&cfg, &prog, (int)(sizeof argv / sizeof argv[0]), argv);
     outage o = {.fx = fx};
     tl_engine_on_alert(e, trip_on_first_alert, &o);
     runner r = {.e = e};

@@ -71,30 +71,27 @@ pids+=($gen)
 
 restarts=0
 : > "$work/killed.log"
-for i in $(seq "$kills"); do
-  assigned=$(grep -c "assigned 4 partitions" "$work/killed.log" 2>/dev/null || true)
+start_killed() { # start the engine in the background and wait until it consumes
+  local assigned
+  assigned=$(grep -c "assigned 4 partitions" "$work/killed.log" || true)
   (run killed out-killed "$work/state" 2>> "$work/killed.log") &
   pid=$!
   pids+=($pid)
-  # once it consumes (a group join takes seconds), kill it somewhere in the next 2 s
-  for _ in $(seq 600); do
+  for _ in $(seq 600); do # a group join takes seconds
     [ "$(grep -c "assigned 4 partitions" "$work/killed.log" || true)" -gt "$assigned" ] && break
     sleep 0.05
   done
+}
+for i in $(seq "$kills"); do
+  start_killed
+  # kill it somewhere in the next 2 s
   sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.1 + rand() * 2 }')"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   restarts=$((restarts + 1))
 done
 # fault 6: SIGTERM under load drains, delivers, checkpoints, commits and exits 0, quickly
-assigned=$(grep -c "assigned 4 partitions" "$work/killed.log" || true)
-(run killed out-killed "$work/state" 2>> "$work/killed.log") &
-pid=$!
-pids+=($pid)
-for _ in $(seq 600); do
-  [ "$(grep -c "assigned 4 partitions" "$work/killed.log" || true)" -gt "$assigned" ] && break
-  sleep 0.05
-done
+start_killed
 sleep 0.5
 finals=$(grep -c "final checkpoint written" "$work/killed.log" || true)
 t0=$(date +%s%N)
