@@ -28,9 +28,11 @@
 #include "alertlog.h"
 #include "checkpoint.h"
 #include "fleet.h"
+#include "json_encode.h"
 #include "route.h"
 #include "rules.h"
 #include "shard.h"
+#include "traces.h"
 
 #define T0 (1800000000000LL)
 
@@ -242,6 +244,127 @@ static void test_checkpoint_changed_pack_keeps_unchanged_rules(void **state)
     tl_program_destroy(p2);
 }
 
+/* ---- per-trace state ---------------------------------------------------------------------- */
+
+typedef struct tlog {
+    tl_alog lines; /* reused as a list of strings */
+    size_t traces, sequences, combos;
+} tlog;
+
+static void on_synthetic(void *ctx, const tl_event *ev)
+{
+    tlog *l = ctx;
+    char buf[4096];
+    size_t n = tl_json_encode_event(ev, buf, sizeof buf);
+    assert_true(n > 0 && n < sizeof buf);
+    buf[n] = '\0';
+    tl_str kind = ev->str[TL_S_KIND];
+    l->traces += tl_str_eq_c(kind, "trace");
+    l->sequences += tl_str_eq_c(kind, "sequence");
+    l->combos += tl_str_eq_c(kind, "tool_combination");
+    if (l->lines.n == l->lines.cap) {
+        l->lines.cap = l->lines.cap ? 2 * l->lines.cap : 256;
+        l->lines.lines = realloc(l->lines.lines, l->lines.cap * sizeof *l->lines.lines);
+    }
+    l->lines.lines[l->lines.n++] = strdup(buf);
+}
+
+static void feed_traces(tl_traces **t, tlog **logs, int n, tl_router *r, tl_fleet *f, size_t events)
+{
+    tl_event ev;
+    for (size_t i = 0; i < events; i++) {
+        tl_fleet_next(f, &ev);
+        tl_fold fo;
+        tl_router_route(r, &ev, &fo);
+        for (int k = 0; k < n; k++) {
+            tl_traces_observe(t[k], &ev, fo.fbits, on_synthetic, logs[k]);
+            if ((i + 1) % 512 == 0)
+                tl_traces_expire(t[k], ev.ts_ms, on_synthetic, logs[k]);
+        }
+    }
+}
+
+/* Open traces, sequence progress and learned tool combinations survive: after the restore,
+ * the trace summaries, sequence matches and unexpected combinations are the ones the table
+ * that never stopped reports, event for event. */
+static void test_checkpoint_traces_round_trip(void **state)
+{
+    (void)state;
+    static const char extra[] = "  - name: ProbeFlow\n"
+                                "    sequence:\n"
+                                "      - kind == \"llm_call\"\n"
+                                "      - kind == \"tool_call\"\n"
+                                "      - kind == \"llm_call\"\n"
+                                "    within: 1m\n"
+                                "    severity: info\n"
+                                "    owner: t\n"
+                                "    runbook: r.md\n"
+                                "    summary: s\n"
+                                "  - name: ProbeNewPairs\n"
+                                "    tool_combinations:\n"
+                                "      learn: 3m\n"
+                                "    severity: info\n"
+                                "    owner: t\n"
+                                "    runbook: r.md\n"
+                                "    summary: s\n"
+                                "  - name: ProbeAllowed\n"
+                                "    tool_combinations:\n"
+                                "      allowed:\n"
+                                "        - [search_kb, get_order_status]\n"
+                                "    severity: info\n"
+                                "    owner: t\n"
+                                "    runbook: r.md\n"
+                                "    summary: s\n";
+    tl_program *p = tl_load_pack_with_probes(extra);
+    assert_true(p->traces);
+    char *dir = tmpdir();
+    side a, b;
+    side_init(&a, p, 1);
+    side_init(&b, p, 1);
+    tl_traces *ta = tl_traces_new(p, 100000), *tb = tl_traces_new(p, 100000);
+    assert_non_null(ta);
+    assert_non_null(tb);
+    tl_fleet *f = tl_fleet_new(&(tl_fleet_opts){.seed = 21, .start_ms = T0, .traces_per_sec = 25,
+                                                .scenario = TL_FLEET_SCENARIO_DEMO});
+    tlog la = {0}, lb = {0};
+    tlog *logs[2] = {&la, &lb};
+    tl_traces *both[2] = {ta, tb};
+    feed_traces(&ta, logs, 1, &a.r, f, 60000);
+    tl_traces_stats st;
+    tl_traces_stats_get(ta, &st);
+    assert_true(st.open > 10); /* traces are open across the checkpoint */
+    char err[512];
+    assert_int_equal(tl_checkpoint_write(dir, p, a.sh, &ta, 1, T0, OFFS, 2, NULL, err, sizeof err), 0);
+    tl_ckpt_info info;
+    if (tl_checkpoint_load(dir, p, b.sh, &tb, 1, &info, err, sizeof err) != 0)
+        fail_msg("load: %s", err);
+    tl_ckpt_info_fini(&info);
+    tl_traces_stats sb;
+    tl_traces_stats_get(tb, &sb);
+    assert_int_equal(sb.open, st.open);
+    tl_alog_free(&la.lines);
+    la.traces = la.sequences = la.combos = 0;
+    feed_traces(both, logs, 2, &a.r, f, 60000);
+    assert_true(la.traces > 100);
+    assert_true(la.sequences > 0); /* the per-trace rules matched something */
+    assert_true(la.combos > 0);
+    assert_int_equal(la.lines.n, lb.lines.n);
+    for (size_t i = 0; i < la.lines.n; i++)
+        if (strcmp(la.lines.lines[i], lb.lines.lines[i]) != 0)
+            fail_msg("synthetic event %zu differs:\n  uninterrupted: %s\n  restored:      %s", i, la.lines.lines[i],
+                     lb.lines.lines[i]);
+    tl_alog_free(&la.lines);
+    tl_alog_free(&lb.lines);
+    tl_traces_destroy(ta);
+    tl_traces_destroy(tb);
+    tl_fleet_destroy(f);
+    side_fini(&a);
+    side_fini(&b);
+    tl_program_destroy(p);
+    rmdir_all(dir);
+    free(dir);
+}
+
 /* A small checkpoint to break in the failure cases. */
 static tl_program *small_ckpt(const char *dir, int64_t *wm_out)
 {
@@ -374,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_restart_equivalence),
         cmocka_unit_test(test_checkpoint_distinct_counts),
         cmocka_unit_test(test_checkpoint_changed_pack_keeps_unchanged_rules),
+        cmocka_unit_test(test_checkpoint_traces_round_trip),
         cmocka_unit_test(test_checkpoint_refuses_unreadable_files),
         cmocka_unit_test(test_checkpoint_disk_full_keeps_previous),
     };
