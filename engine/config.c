@@ -48,6 +48,7 @@
 #define DEF_MAX_MESSAGE ((size_t)1 << 20)
 #define DEF_SKETCH_MAX ((size_t)1 << 30)
 #define DEF_CHECKPOINT_MS 30000
+#define DEF_STATE_TOPIC "tripline-state"
 #define DEF_MAX_FUTURE_MS 0 /* off: replays and test fixtures carry any time; tripline.example.yaml sets 1h */
 #define DEF_RESEND_RESOLVED_MS 900000
 #define DEF_RESEND_INTERVAL_MS 300000
@@ -214,6 +215,7 @@ void tl_config_init(tl_config *c)
     c->max_message_bytes = DEF_MAX_MESSAGE;
     c->sketch_max_bytes = DEF_SKETCH_MAX;
     c->checkpoint_interval_ms = DEF_CHECKPOINT_MS;
+    set_str(&c->state_topic, DEF_STATE_TOPIC);
     c->max_future_ms = DEF_MAX_FUTURE_MS;
     c->resend_resolved_ms = DEF_RESEND_RESOLVED_MS;
     c->resend_interval_ms = DEF_RESEND_INTERVAL_MS;
@@ -231,6 +233,7 @@ void tl_config_fini(tl_config *c)
     free_list(c->rules, c->n_rules);
     tl_free(c->avro_schema);
     tl_free(c->state_dir);
+    tl_free(c->state_topic);
     for (size_t i = 0; i < c->n_registry; i++)
         tl_free(c->registry[i].path);
     tl_free(c->registry);
@@ -252,7 +255,7 @@ static int kv_copy(tl_kv **dst, size_t *dn, const tl_kv *src, size_t n)
 static int config_copy(tl_config *dst, const tl_config *src)
 {
     *dst = *src;
-    dst->brokers = dst->group = dst->output = dst->dlq = dst->avro_schema = dst->state_dir = NULL;
+    dst->brokers = dst->group = dst->output = dst->dlq = dst->avro_schema = dst->state_dir = dst->state_topic = NULL;
     dst->inputs = dst->rules = NULL;
     dst->n_inputs = dst->n_rules = 0;
     dst->registry = NULL;
@@ -261,7 +264,8 @@ static int config_copy(tl_config *dst, const tl_config *src)
     dst->n_kafka = dst->n_consumer = dst->n_producer = 0;
     if (dup_opt(&dst->brokers, src->brokers) || dup_opt(&dst->group, src->group) ||
         dup_opt(&dst->output, src->output) || dup_opt(&dst->dlq, src->dlq) ||
-        dup_opt(&dst->avro_schema, src->avro_schema) || dup_opt(&dst->state_dir, src->state_dir))
+        dup_opt(&dst->avro_schema, src->avro_schema) || dup_opt(&dst->state_dir, src->state_dir) ||
+        dup_opt(&dst->state_topic, src->state_topic))
         goto fail;
     for (size_t i = 0; i < src->n_inputs; i++)
         if (list_push(&dst->inputs, &dst->n_inputs, src->inputs[i], strlen(src->inputs[i])))
@@ -302,7 +306,8 @@ static const char *const ALERTS_KEYS[] = {"renotify_interval", "print", "heartbe
                                           "resend_interval", NULL};
 static const char *const LIMITS_KEYS[] = {"max_series", "max_message_bytes", "sketch_max_bytes",
                                           "max_future", "future_timestamps", NULL};
-static const char *const STATE_KEYS[] = {"dir", "interval", "on_unreadable", NULL};
+static const char *const STATE_KEYS[] = {"dir", "interval", "on_unreadable", "store", "topic", NULL};
+static const char *const STATE_STORES[] = {"file", "kafka", NULL};
 static const char *const FUTURE_POLICIES[] = {"reject", "clamp", NULL};
 static const char *const UNREADABLE_POLICIES[] = {"refuse", "fresh", NULL};
 static const char *const IN_FORMATS[] = {"auto", "json", "avro", NULL};
@@ -601,6 +606,13 @@ static int y_apply_state(yctx *y, tl_config *c, const tl_ynode *sec)
             return -1;
         c->fresh_state = ival;
     }
+    if ((v = tl_ynode_get(sec, "store"))) {
+        if (y_choice(y, v, STATE_STORES, &ival))
+            return -1;
+        c->state_kafka = ival;
+    }
+    if ((v = tl_ynode_get(sec, "topic")) && y_set_topic(y, v, &c->state_topic))
+        return -1;
     return 0;
 }
 
@@ -1197,6 +1209,18 @@ int tl_config_validate(const tl_config *c, char *err, size_t cap)
         return -1;
     if (c->state_dir && !c->state_dir[0])
         return errf(err, cap, "state.dir (--state-dir): must not be empty");
+    if (c->state_kafka && !c->state_dir)
+        return errf(err, cap, "state.store: kafka needs state.dir too (the local checkpoint is written first, "
+                              "then copied to the topic)");
+    if (!c->state_topic)
+        return errf(err, cap, "state.topic: out of memory");
+    if (c->state_kafka) {
+        for (size_t i = 0; i < c->n_inputs; i++)
+            if (strcmp(c->inputs[i], c->state_topic) == 0)
+                return errf(err, cap, "state.topic '%s' is also an input topic", c->state_topic);
+        if (strcmp(c->state_topic, c->output) == 0 || strcmp(c->state_topic, c->dlq) == 0)
+            return errf(err, cap, "state.topic '%s' is also the output or dead-letter topic", c->state_topic);
+    }
     if (c->max_series < 1 || c->max_series > (uint64_t)MAX_SERIES_LIMIT)
         return errf(err, cap, "limits.max_series (--max-series): expected 1..%lld, got %" PRIu64,
                     MAX_SERIES_LIMIT, c->max_series);

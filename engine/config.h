@@ -59,6 +59,9 @@ typedef struct tl_config {
     int64_t stats_interval_ms;      /* 0 = no periodic stats line on stderr */
     /* state (checkpoint.c): where checkpoints go, how often, and what an unreadable one does */
     char *state_dir;                /* NULL: no checkpoints, state is in memory only */
+    int state_kafka;                /* 1: checkpoints also go to the compacted topic state_topic,
+                                       and a start without a local checkpoint restores from it */
+    char *state_topic;              /* default "tripline-state" */
     int64_t checkpoint_interval_ms; /* default 30s */
     int fresh_state;                /* start empty when the checkpoint is unreadable or
                                        incompatible, instead of refusing to start */
