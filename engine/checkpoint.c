@@ -107,32 +107,78 @@ static void write_program(tl_ckw *w, const tl_program *p)
     }
 }
 
-int tl_checkpoint_write(const char *dir, const tl_program *prog, tl_shard *const *shards, tl_traces *const *traces,
-                        uint32_t nshards, int64_t watermark, const tl_ckpt_offset *offs, size_t noffs, uint64_t *bytes, char *err,
-                        size_t cap)
+/* The temporary file, buffered. NULL with err on failure. */
+static FILE *open_tmp(const char *dir, char *tmp, size_t tmpcap, char *err, size_t cap)
 {
-    char tmp[MAX_NAME], final[MAX_NAME];
-    snprintf(tmp, sizeof tmp, "%s/%s", dir, TMP_NAME);
-    snprintf(final, sizeof final, "%s/%s", dir, FILE_NAME);
+    snprintf(tmp, tmpcap, "%s/%s", dir, TMP_NAME);
     /* no O_NOFOLLOW: the state directory is the operator's, and the fault test points the
      * temporary file at /dev/full to get a real ENOSPC */
     int fd = open(tmp, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return errf(err, cap, "%s: open: %s", tmp, strerror(errno));
+    if (fd < 0) {
+        errf(err, cap, "%s: open: %s", tmp, strerror(errno));
+        return NULL;
+    }
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         int e = errno;
         close(fd);
         unlink(tmp);
-        return errf(err, cap, "%s: %s", tmp, strerror(e));
+        errf(err, cap, "%s: %s", tmp, strerror(e));
+        return NULL;
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    tl_ckw w;
-    if (tl_ckw_init(&w, f) < 0) {
-        fclose(f);
-        unlink(tmp);
-        return errf(err, cap, "%s: out of memory", tmp);
+    return f;
+}
+
+/* Flush, fsync, close and rename the temporary file over the checkpoint, then fsync the
+ * directory; `e` is an error the writing already had (errno), which only cleans up. */
+static int commit_tmp(const char *dir, const char *tmp, FILE *f, int e, char *err, size_t cap)
+{
+    char final[MAX_NAME];
+    snprintf(final, sizeof final, "%s/%s", dir, FILE_NAME);
+    const char *what = "write";
+    if (!e && fflush(f) != 0)
+        e = errno ? errno : EIO;
+    if (!e && fsync(fileno(f)) != 0) {
+        e = errno;
+        what = "fsync";
     }
+    if (fclose(f) != 0 && !e)
+        e = errno ? errno : EIO;
+    if (!e && rename(tmp, final) != 0) {
+        e = errno;
+        what = "rename";
+    }
+    if (e) {
+        unlink(tmp);
+        return errf(err, cap, "%s: %s: %s", tmp, what, strerror(e));
+    }
+    if (fsync_dir(dir) != 0) /* the rename itself must survive a power loss */
+        return errf(err, cap, "%s: fsync of the directory: %s", dir, strerror(errno));
+    return 0;
+}
+
+int tl_checkpoint_install(const char *dir, const void *bytes, size_t len, char *err, size_t cap)
+{
+    char tmp[MAX_NAME];
+    FILE *f = open_tmp(dir, tmp, sizeof tmp, err, cap);
+    if (!f)
+        return -1;
+    int e = fwrite(bytes, 1, len, f) == len ? 0 : (errno ? errno : EIO);
+    return commit_tmp(dir, tmp, f, e, err, cap);
+}
+
+int tl_checkpoint_write(const char *dir, const tl_program *prog, tl_shard *const *shards, tl_traces *const *traces,
+                        uint32_t nshards, int64_t watermark, const tl_ckpt_offset *offs, size_t noffs, uint64_t *bytes, char *err,
+                        size_t cap)
+{
+    char tmp[MAX_NAME];
+    FILE *f = open_tmp(dir, tmp, sizeof tmp, err, cap);
+    if (!f)
+        return -1;
+    tl_ckw w;
+    if (tl_ckw_init(&w, f) < 0)
+        return commit_tmp(dir, tmp, f, ENOMEM, err, cap);
     tl_ckw_bytes(&w, MAGIC, sizeof MAGIC);
     tl_ckw_u32(&w, TL_CHECKPOINT_VERSION);
     tl_ckw_u32(&w, 0);
@@ -162,25 +208,8 @@ int tl_checkpoint_write(const char *dir, const tl_program *prog, tl_shard *const
     int e = w.err;
     uint64_t total = w.bytes;
     tl_ckw_fini(&w);
-    const char *what = "write";
-    if (!e && fflush(f) != 0)
-        e = errno ? errno : EIO;
-    if (!e && fsync(fd) != 0) {
-        e = errno;
-        what = "fsync";
-    }
-    if (fclose(f) != 0 && !e)
-        e = errno ? errno : EIO;
-    if (!e && rename(tmp, final) != 0) {
-        e = errno;
-        what = "rename";
-    }
-    if (e) {
-        unlink(tmp);
-        return errf(err, cap, "%s: %s: %s", tmp, what, strerror(e));
-    }
-    if (fsync_dir(dir) != 0) /* the rename itself must survive a power loss */
-        return errf(err, cap, "%s: fsync of the directory: %s", dir, strerror(errno));
+    if (commit_tmp(dir, tmp, f, e, err, cap) < 0)
+        return -1;
     if (bytes)
         *bytes = total;
     return 0;
@@ -485,6 +514,8 @@ out:
         munmap(buf, len);
     return rc;
 }
+
+void tl_checkpoint_path(const char *dir, char *buf, size_t cap) { snprintf(buf, cap, "%s/%s", dir, FILE_NAME); }
 
 int tl_checkpoint_set_aside(const char *dir, char *err, size_t cap)
 {

@@ -81,6 +81,13 @@ int tl_checkpoint_write(const char *dir, const tl_program *prog, tl_shard *const
 int tl_checkpoint_load(const char *dir, const tl_program *prog, tl_shard **shards, struct tl_traces **traces,
                        uint32_t nshards, tl_ckpt_info *info, char *err, size_t errcap);
 
+/* Install a checkpoint's bytes (fetched from the Kafka copy, ckstore.h) as dir/checkpoint,
+ * atomically like a write. 0 or -1 with err. */
+int tl_checkpoint_install(const char *dir, const void *bytes, size_t len, char *err, size_t errcap);
+
+/* The path of dir's checkpoint file into buf. */
+void tl_checkpoint_path(const char *dir, char *buf, size_t cap);
+
 /* Move an unreadable checkpoint aside (dir/checkpoint.refused-<time>), so a fresh start does
  * not overwrite what an operator may want to inspect. 0 or -1 with err. */
 int tl_checkpoint_set_aside(const char *dir, char *err, size_t errcap);

@@ -45,6 +45,7 @@
 
 #include "alloc.h"
 #include "checkpoint.h"
+#include "ckstore.h"
 #include "combine.h"
 #include "decode.h"
 #include "engine.h"
@@ -54,6 +55,7 @@
 #include "ring.h"
 #include "rules.h"
 #include "route.h"
+#include "selfalert.h"
 #include "shard.h"
 #include "timefmt.h"
 #include "traces.h"
@@ -197,7 +199,9 @@ struct tl_engine {
     _Atomic int64_t checkpoint_ms;
     _Atomic int degraded;
     int stopped; /* the workers have exited (tl_engine_run returned) */
+    tl_ckstore *store; /* state.store: kafka: the checkpoint's copy in a compacted topic */
     tl_heartbeat *hb; /* heartbeat.h: the always-firing alert (alerts.heartbeat); NULL when off */
+    tl_selfalert *sa; /* selfalert.h: alerts about tripline itself (alerts.self_check_interval); NULL when off */
 };
 
 static int64_t wall_ms(void)
@@ -779,6 +783,7 @@ static void swap_rules(worker *w)
     tl_engine *e = w->eng;
     const tl_program *np = w->new_prog;
     tl_shard_opts so = {.max_series = e->cfg->max_series,
+                        .max_series_total = e->cfg->max_series_total,
                         .sketch_max_bytes = e->cfg->sketch_max_bytes,
                         .sink = sink,
                         .sink_ctx = w,
@@ -1155,9 +1160,15 @@ static int take_checkpoint(tl_engine *e, int stopped, int keep_hold)
             e->ck_noffs = n;
             atomic_fetch_add(&e->checkpoints, 1);
             atomic_store(&e->checkpoint_bytes, bytes);
-            if (atomic_exchange(&e->degraded, 0))
-                tl_log(TL_LOG_INFO, "checkpoints work again: no longer degraded");
             rc = 0;
+            char path[4096];
+            tl_checkpoint_path(e->cfg->state_dir, path, sizeof path);
+            /* the local file is durable: its offsets may be committed whatever happens to the
+             * copy (a replacement machine would restore an older copy with its older offsets) */
+            if (e->store && tl_ckstore_put(e->store, path, 10000, err, sizeof err) < 0)
+                checkpoint_failed(e, err);
+            else if (atomic_exchange(&e->degraded, 0))
+                tl_log(TL_LOG_INFO, "checkpoints work again: no longer degraded");
         }
     }
     atomic_store(&e->checkpoint_ms, wall_ms() - t0);
@@ -1178,6 +1189,28 @@ static int restore_checkpoint(tl_engine *e, char *err, size_t errcap)
     const tl_config *cfg = e->cfg;
     if (tl_checkpoint_prepare_dir(cfg->state_dir, err, errcap) < 0)
         return -1;
+    if (cfg->state_kafka) {
+        if (!(e->store = tl_ckstore_new(cfg, err, errcap)))
+            return -1;
+        char path[4096];
+        struct stat st;
+        tl_checkpoint_path(cfg->state_dir, path, sizeof path);
+        if (stat(path, &st) != 0) { /* a new or replacement machine: take the copy in Kafka */
+            char why[512];
+            int frc = tl_ckstore_fetch(e->store, cfg, 30000, why, sizeof why);
+            if (frc == 0)
+                tl_log(TL_LOG_INFO, "no local checkpoint: fetched the copy in topic %s", cfg->state_topic);
+            else if (frc == 1)
+                tl_log(TL_LOG_INFO, "no checkpoint in %s nor in topic %s", cfg->state_dir, cfg->state_topic);
+            else if (!cfg->fresh_state) {
+                snprintf(err, errcap, "%s (refusing to start; --fresh-state or state.on_unreadable: fresh starts empty)",
+                         why);
+                return -1;
+            } else {
+                tl_log(TL_LOG_WARN, "%s; starting fresh as configured", why);
+            }
+        }
+    }
     tl_shard *shards[MAX_WORKERS];
     tl_traces *traces[MAX_WORKERS];
     for (uint32_t i = 0; i < e->nw; i++) {
@@ -1384,6 +1417,7 @@ static int worker_init(tl_engine *e, worker *w, uint32_t id)
     w->id = id;
     w->q = rd_kafka_queue_new(e->rk);
     tl_shard_opts so = {.max_series = e->cfg->max_series,
+                        .max_series_total = e->cfg->max_series_total,
                         .sketch_max_bytes = e->cfg->sketch_max_bytes,
                         .sink = sink,
                         .sink_ctx = w,
@@ -1446,6 +1480,7 @@ tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err
     if (!e->out)
         goto fail;
     e->hb = tl_heartbeat_new(cfg, e->out);
+    e->sa = tl_selfalert_new(cfg, e->out);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char kerr[256];
     if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, kerr, sizeof kerr) != RD_KAFKA_CONF_OK ||
@@ -1598,6 +1633,7 @@ int tl_engine_run(tl_engine *e)
         }
         tl_output_poll(e->out, 0);
         tl_heartbeat_tick(e->hb);
+        tl_selfalert_tick(e->sa, e);
         char fe[256];
         if (rd_kafka_fatal_error(e->rk, fe, sizeof fe)) {
             tl_log(TL_LOG_ERROR, "fatal consumer error: %s", fe);
@@ -1699,12 +1735,14 @@ void tl_engine_destroy(tl_engine *e)
     }
     tl_free(e->w);
     free_offsets(e->ck_offs, e->ck_noffs);
+    tl_ckstore_destroy(e->store);
     for (int i = 0; i < e->nowned; i++)
         tl_program_destroy(e->owned[i]);
     if (e->rk)
         rd_kafka_destroy(e->rk);
     tl_output_destroy(e->out);
     tl_heartbeat_destroy(e->hb); /* after the output's final flush, which reports against its ack */
+    tl_selfalert_destroy(e->sa); /* likewise */
     tl_decoder_destroy(e->dec);
     tl_free(e);
 }

@@ -11,7 +11,9 @@
 # (`for` timers, firing state, notification numbers).
 #
 # Then (fault 6) one SIGTERM while the input is still arriving: the engine must drain, deliver,
-# write its final checkpoint and exit 0 within 10 s; the next start continues from there.
+# write its final checkpoint and exit 0 within 10 s. The last start runs on a "replacement
+# machine", with an empty state directory: it restores the copy of the checkpoint in the
+# compacted state topic (state.store: kafka) and continues from there.
 #
 # Usage: test_restart.sh PATH_TO_TRIPLINE [KILLS] (run from the repository root).
 set -euo pipefail
@@ -53,12 +55,15 @@ rules:
     summary: "{{value}}"
 YAML
 
+# the checkpoint is also copied to a compacted topic (state.store: kafka)
+printf 'state:\n  store: kafka\n  topic: tl-state\n' > "$work/state.yaml"
+
 run() { # group output state_dir [extra flags...]; exec: `run ... &` gives the engine's own pid
   local group=$1 out=$2 dir=$3
   shift 3
-  exec "$tripline" run --brokers "$bs" --input agent-traces --output "$out" --dlq dlq \
+  exec "$tripline" run --config "$work/state.yaml" --brokers "$bs" --input agent-traces --output "$out" --dlq dlq \
     --rules rules/support-agent.yaml --rules "$work/probes.yaml" --group "$group" --threads 2 \
-    --no-print-alerts --state-dir "$dir" --checkpoint-interval 200ms --idle-timeout 60s \
+    --no-print-alerts --state-dir "$dir" --checkpoint-interval 200ms --idle-timeout 60s --eof-grace 2s \
     -X log_level=3 -X session.timeout.ms=6000 -X heartbeat.interval.ms=500 "$@"
 }
 
@@ -108,12 +113,15 @@ echo "SIGTERM under load: exit 0 after $stop_ms ms, final checkpoint written"
 wait "$gen"
 grep -q "produced 40000 events" "$work/gen.log" || { echo "FAIL: generator"; cat "$work/gen.log"; exit 1; }
 # the last start runs to the end of the input
-(run killed out-killed "$work/state" --exit-at-end 2>> "$work/killed.log")
+# ... on a replacement machine: no local state, the checkpoint comes from the topic
+(run killed out-killed "$work/state-replacement" --exit-at-end 2>> "$work/killed.log")
+grep -q "fetched the copy in topic tl-state" "$work/killed.log" ||
+  { echo "FAIL: the replacement did not restore from the topic"; tail -20 "$work/killed.log"; exit 1; }
 (run ref out-ref "$work/state-ref" --exit-at-end 2> "$work/ref.log")
 
 grep -c "restored checkpoint" "$work/killed.log" > "$work/restored" || true
 echo "restarts: $restarts, of which resumed from a checkpoint: $(cat "$work/restored")"
-grep -E "restored checkpoint|partitions resume" "$work/killed.log" || true
+grep -E "restored checkpoint|partitions resume|stats:" "$work/killed.log" || true
 [ "$(cat "$work/restored")" -ge 1 ] || { echo "FAIL: no restart found a checkpoint"; cat "$work/killed.log"; exit 1; }
 
 # compare: every alert of the reference, and nothing else; example traces aside (which of
