@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config          # compiler and build
+  libtsan2                                  # ThreadSanitizer runtime for gcc (the Tsan build)
   librdkafka-dev                            # Kafka client and its mock cluster
   libavro-dev libjansson-dev                # Avro schemas (and the test oracle); jansson for tests/benches
   libjemalloc-dev                           # allocator
