@@ -52,14 +52,18 @@ typedef struct tl_alert {
                                 alerts.resend_resolved_for) */
 } tl_alert;
 
-/* Identity (alert_id.c), one scheme for rule alerts (shard.c) and the heartbeat
- * (heartbeat.c). The fingerprint is XXH3-64 of `in`, which callers build as the alert name, a
+/* Identity (alert_id.c), one scheme for rule alerts (shard.c) and the alerts about tripline
+ * itself (heartbeat.c, selfalert.c). The fingerprint is XXH3-64 of `in`, which callers build as the alert name, a
  * NUL, the label values joined by 0x1f (a series key), then each static label as "\0k=v"; it
  * is written to a->fingerprint as 16 hex digits and returned. The transition id is XXH3-128
  * of (fingerprint, starts_at, a->state, seq), written to a->transition_id: `seq` is the
  * notification number within the firing episode (0 for the first firing notification, and 0
  * for a resolved one, so its re-sends repeat its id). */
 uint64_t tl_alert_set_fingerprint(tl_alert *a, const void *in, size_t n);
+/* The same for an alert named `name` with label values vals[0..n) and no static labels (the
+ * alerts about tripline itself, selfalert.h): builds that input and hashes it. Values count up
+ * to TL_ALERT_LABEL_MAX bytes, as in series keys; the name up to 255. */
+uint64_t tl_alert_set_fingerprint_of(tl_alert *a, const char *name, const char *const *vals, uint32_t n);
 void tl_alert_set_transition_id(tl_alert *a, uint64_t fingerprint, int64_t starts_at_ms, uint32_t seq);
 
 /* Encoders (alert_json.c, alert_avro.c). Return bytes written or 0 if `cap` is too small.

@@ -45,6 +45,10 @@
 #define DEF_IDLE_MS 10000
 #define DEF_RENOTIFY_MS (4 * 3600 * 1000LL)
 #define DEF_MAX_SERIES 100000
+/* 10 group-by sets at DEF_MAX_SERIES each: a pack of up to 10 sets is bounded by the per-set cap
+ * alone; a larger pack flooded on every set stops at 1M series per worker (docs/OPERATIONS.md,
+ * Cardinality). */
+#define DEF_MAX_SERIES_TOTAL 1000000
 #define DEF_MAX_MESSAGE ((size_t)1 << 20)
 #define DEF_SKETCH_MAX ((size_t)1 << 30)
 #define DEF_CHECKPOINT_MS 30000
@@ -52,11 +56,13 @@
 #define DEF_MAX_FUTURE_MS 0 /* off: replays and test fixtures carry any time; tripline.example.yaml sets 1h */
 #define DEF_RESEND_RESOLVED_MS 900000
 #define DEF_RESEND_INTERVAL_MS 300000
+#define DEF_SELF_CHECK_MS 60000
 
 /* Limits. */
 #define MAX_THREADS 64
 #define MAX_TOPIC_LEN 249
 #define MAX_SERIES_LIMIT 100000000LL        /* 1e8 series per table */
+#define MAX_SERIES_TOTAL_LIMIT 1000000000LL /* 1e9 series per worker */
 #define MAX_MESSAGE_LIMIT 1000000000LL      /* librdkafka's own ceiling */
 #define SKETCH_MAX_LIMIT (1LL << 40)        /* 1 TiB */
 #define MAX_DURATION_MS (365LL * 86400000)  /* no interval needs more than a year */
@@ -212,6 +218,7 @@ void tl_config_init(tl_config *c)
     c->idle_timeout_ms = DEF_IDLE_MS;
     c->renotify_ms = DEF_RENOTIFY_MS;
     c->max_series = DEF_MAX_SERIES;
+    c->max_series_total = DEF_MAX_SERIES_TOTAL;
     c->max_message_bytes = DEF_MAX_MESSAGE;
     c->sketch_max_bytes = DEF_SKETCH_MAX;
     c->checkpoint_interval_ms = DEF_CHECKPOINT_MS;
@@ -219,6 +226,7 @@ void tl_config_init(tl_config *c)
     c->max_future_ms = DEF_MAX_FUTURE_MS;
     c->resend_resolved_ms = DEF_RESEND_RESOLVED_MS;
     c->resend_interval_ms = DEF_RESEND_INTERVAL_MS;
+    c->self_check_ms = DEF_SELF_CHECK_MS;
 }
 
 void tl_config_fini(tl_config *c)
@@ -303,8 +311,8 @@ static const char *const TOP_KEYS[] = {
 static const char *const AVRO_KEYS[] = {"schema", "registry", NULL};
 static const char *const WINDOW_KEYS[] = {"lateness", "max_lead", "idle_timeout", "eof_grace", NULL};
 static const char *const ALERTS_KEYS[] = {"renotify_interval", "print", "heartbeat", "resend_resolved_for",
-                                          "resend_interval", NULL};
-static const char *const LIMITS_KEYS[] = {"max_series", "max_message_bytes", "sketch_max_bytes",
+                                          "resend_interval", "self_check_interval", NULL};
+static const char *const LIMITS_KEYS[] = {"max_series", "max_series_total", "max_message_bytes", "sketch_max_bytes",
                                           "max_future", "future_timestamps", NULL};
 static const char *const STATE_KEYS[] = {"dir", "interval", "on_unreadable", "store", "topic", NULL};
 static const char *const STATE_STORES[] = {"file", "kafka", NULL};
@@ -581,6 +589,8 @@ static int y_apply_alerts(yctx *y, tl_config *c, const tl_ynode *sec)
         return -1;
     if ((v = tl_ynode_get(sec, "resend_interval")) && y_duration(y, v, 1, &c->resend_interval_ms))
         return -1;
+    if ((v = tl_ynode_get(sec, "self_check_interval")) && y_duration(y, v, 0, &c->self_check_ms))
+        return -1;
     return 0;
 }
 
@@ -627,6 +637,11 @@ static int y_apply_limits(yctx *y, tl_config *c, const tl_ynode *sec)
         if (y_int_field(y, v, 1, MAX_SERIES_LIMIT, &x))
             return -1;
         c->max_series = (uint64_t)x;
+    }
+    if ((v = tl_ynode_get(sec, "max_series_total"))) {
+        if (y_int_field(y, v, 1, MAX_SERIES_TOTAL_LIMIT, &x))
+            return -1;
+        c->max_series_total = (uint64_t)x;
     }
     if ((v = tl_ynode_get(sec, "max_message_bytes"))) {
         if (y_int_field(y, v, 1, MAX_MESSAGE_LIMIT, &x))
@@ -755,7 +770,7 @@ typedef enum flag_id {
     FL_CONFIG, FL_BROKERS, FL_GROUP, FL_INPUT, FL_OUTPUT, FL_DLQ, FL_RULES, FL_INPUT_FORMAT,
     FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_WATCH, FL_X, FL_LATENESS, FL_MAX_LEAD, FL_IDLE_TIMEOUT, FL_EOF_GRACE,
     FL_RENOTIFY, FL_PRINT, FL_NO_PRINT, FL_STATS, FL_AVRO_SCHEMA, FL_MAX_SERIES, FL_STATE_DIR, FL_CHECKPOINT,
-    FL_FRESH_STATE, FL_HEARTBEAT
+    FL_FRESH_STATE, FL_HEARTBEAT, FL_MAX_SERIES_TOTAL, FL_SELF_CHECK
 } flag_id;
 
 typedef struct flag_def {
@@ -809,6 +824,10 @@ static const flag_def FLAGS[] = {
     {"--fresh-state", NULL, FL_FRESH_STATE, "start empty if the checkpoint is unreadable or incompatible",
      "off: refuse to start"},
     {"--heartbeat", "DUR", FL_HEARTBEAT, "send an always-firing heartbeat alert this often; 0 = off", "0"},
+    {"--max-series-total", "N", FL_MAX_SERIES_TOTAL, "series per worker over all group-by tables",
+     STR(DEF_MAX_SERIES_TOTAL)},
+    {"--self-check-interval", "DUR", FL_SELF_CHECK,
+     "check the alerts about tripline itself (overflow, checkpoints) this often; 0 = off", "1m"},
 };
 #define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -961,6 +980,13 @@ static int apply_flag(tl_config *c, const flag_def *f, const char *v, int *input
             return -1;
         c->max_series = (uint64_t)x;
         return 0;
+    case FL_MAX_SERIES_TOTAL:
+        if (flag_int(fl, v, 1, MAX_SERIES_TOTAL_LIMIT, &x, err, cap))
+            return -1;
+        c->max_series_total = (uint64_t)x;
+        return 0;
+    case FL_SELF_CHECK:
+        return flag_duration(fl, v, 0, &c->self_check_ms, err, cap);
     case FL_STATE_DIR:
         if (!*v)
             return errf(err, cap, "%s: value must not be empty", fl);
@@ -1205,7 +1231,8 @@ int tl_config_validate(const tl_config *c, char *err, size_t cap)
         check_duration("limits.max_future", c->max_future_ms, 0, err, cap) ||
         check_duration("alerts.heartbeat (--heartbeat)", c->heartbeat_ms, 0, err, cap) ||
         check_duration("alerts.resend_resolved_for", c->resend_resolved_ms, 0, err, cap) ||
-        check_duration("alerts.resend_interval", c->resend_interval_ms, 1, err, cap))
+        check_duration("alerts.resend_interval", c->resend_interval_ms, 1, err, cap) ||
+        check_duration("alerts.self_check_interval (--self-check-interval)", c->self_check_ms, 0, err, cap))
         return -1;
     if (c->state_dir && !c->state_dir[0])
         return errf(err, cap, "state.dir (--state-dir): must not be empty");
@@ -1224,6 +1251,9 @@ int tl_config_validate(const tl_config *c, char *err, size_t cap)
     if (c->max_series < 1 || c->max_series > (uint64_t)MAX_SERIES_LIMIT)
         return errf(err, cap, "limits.max_series (--max-series): expected 1..%lld, got %" PRIu64,
                     MAX_SERIES_LIMIT, c->max_series);
+    if (c->max_series_total < 1 || c->max_series_total > (uint64_t)MAX_SERIES_TOTAL_LIMIT)
+        return errf(err, cap, "limits.max_series_total (--max-series-total): expected 1..%lld, got %" PRIu64,
+                    MAX_SERIES_TOTAL_LIMIT, c->max_series_total);
     if (c->max_message_bytes < 1 || c->max_message_bytes > (size_t)MAX_MESSAGE_LIMIT)
         return errf(err, cap, "limits.max_message_bytes: expected 1..%lld, got %zu",
                     MAX_MESSAGE_LIMIT, c->max_message_bytes);

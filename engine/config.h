@@ -53,6 +53,7 @@ typedef struct tl_config {
     int64_t renotify_ms;            /* default re-notify interval while firing, default 4h;
                                        0 = never */
     uint64_t max_series;            /* per group-by table, default 100000 */
+    uint64_t max_series_total;      /* per worker over all group-by tables, default 1000000 */
     size_t max_message_bytes;       /* default 1 MiB */
     size_t sketch_max_bytes;        /* per worker, default 1 GiB */
     int print_alerts;               /* print each alert as a line on stdout */
@@ -74,6 +75,8 @@ typedef struct tl_config {
     int64_t resend_resolved_ms;     /* re-send a resolved notification for this long after
                                        resolving, default 15m; 0 = never */
     int64_t resend_interval_ms;     /* ... this often, default 5m */
+    int64_t self_check_ms;          /* alerts about tripline itself (selfalert.h) are checked
+                                       this often, default 1m; 0 = off */
     tl_kv *kafka;                   /* librdkafka properties for both clients (-X) */
     size_t n_kafka;
     tl_kv *consumer;                /* consumer-only properties */

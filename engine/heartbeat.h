@@ -15,7 +15,8 @@
  * summary that say to page on its absence, and a description naming the host and pid.
  * timestamp is the wall-clock time of the send (other alerts carry event time).
  *
- * Identity (alert.h): fingerprint from the name and the label set as for rule alerts; one
+ * Identity (alert.h, built with selfalert.h's shared helpers, as for every alert about
+ * tripline itself): fingerprint from the name and the label set as for rule alerts; one
  * firing episode since this process's first heartbeat (starts_at), each send a new
  * notification (sequence 0, 1, 2, ...), so every heartbeat has its own transition_id and a
  * redelivery repeats it.

@@ -40,6 +40,8 @@ void tl_series_table_fini(tl_series_table *t, tl_sketch_pool *pool)
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i].s)
             free_series(t, t->slots[i].s, pool);
+    if (t->budget)
+        t->budget->count -= t->count;
     if (t->overflow)
         free_series(t, t->overflow, pool);
     tl_free(t->slots);
@@ -95,7 +97,7 @@ tl_series *tl_series_get(tl_series_table *t, uint64_t hash, const char *key, uin
         if (t->slots[i].hash == hash && s->key_len == len && tl_bytes_eq(tl_series_key(t, s), key, len))
             return s;
     }
-    if (t->count >= t->max_series) {
+    if (tl_series_table_full(t)) {
         t->overflowed++;
         if (!t->overflow) {
             t->overflow = new_series(t, 0, TL_OVERFLOW_KEY, (uint32_t)strlen(TL_OVERFLOW_KEY));
@@ -118,6 +120,8 @@ tl_series *tl_series_get(tl_series_table *t, uint64_t hash, const char *key, uin
     t->slots[i].hash = hash;
     t->slots[i].s = s;
     t->count++;
+    if (t->budget)
+        t->budget->count++;
     *created = 1;
     return s;
 }
@@ -151,5 +155,7 @@ void tl_series_remove(tl_series_table *t, tl_series *s, tl_sketch_pool *pool)
     t->slots[i].s = NULL;
     t->slots[i].hash = 0;
     t->count--;
+    if (t->budget)
+        t->budget->count--;
     free_series(t, s, pool);
 }

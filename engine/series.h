@@ -8,8 +8,11 @@
  * The table is open addressing with linear probing on the key's 64-bit hash and backward
  * shift deletion (no tombstones). A series record is allocated when a new key appears and
  * freed when it is evicted, so the steady state (known keys) allocates nothing. Cardinality
- * is capped: past max_series, new keys are folded into one overflow series (key
- * "__overflow__") and counted, so a flood of distinct tool names cannot exhaust memory.
+ * is capped twice: a table holds at most max_series series, and the tables of one shard
+ * together at most budget->max (limits.max_series_total, a tl_series_budget the shard shares
+ * between its tables). Past either cap, new keys are folded into the table's one overflow
+ * series (key "__overflow__", not counted against either cap: there is one per table) and
+ * counted, so a flood of distinct tool names cannot exhaust memory.
  *
  * The owner of a series is a function of its key hash (tl_series_owner), which is what lets
  * several workers, and later several instances, split the work without sharing state.
@@ -46,6 +49,13 @@ typedef struct tl_series_ent {
     tl_series *s; /* NULL: empty */
 } tl_series_ent;
 
+/* The total cap shared by the tables of one shard: `count` series live in all of them
+ * (overflow series excluded), at most `max`. */
+typedef struct tl_series_budget {
+    uint64_t count;
+    uint64_t max; /* UINT64_MAX: no total cap */
+} tl_series_budget;
+
 typedef struct tl_series_table {
     const tl_program *prog;
     uint32_t group;
@@ -57,6 +67,9 @@ typedef struct tl_series_table {
     tl_series *dirty_head;
     int64_t early_wm;  /* watermark of the last early-firing pass over the dirty list */
     uint64_t overflowed; /* events folded into the overflow series */
+    tl_series_budget *budget; /* shared total cap, or NULL (none); set after init, before the
+                                 first tl_series_get, and it must outlive the table */
+    uint8_t warned;      /* the shard logged that this table overflows (shard.c) */
 } tl_series_table;
 
 static inline uint32_t tl_series_owner(uint64_t hash, uint32_t nowners)
@@ -72,9 +85,18 @@ static inline char *tl_series_key(const tl_series_table *t, const tl_series *s)
 static inline void *tl_series_at(const tl_series *s, uint32_t offset) { return (char *)s + offset; }
 
 int tl_series_table_init(tl_series_table *t, const tl_program *prog, uint32_t group, uint64_t max_series);
+/* Gives its series back to t->budget. */
 void tl_series_table_fini(tl_series_table *t, tl_sketch_pool *pool);
 
-/* Find or create. *created is set when a new record was made. NULL only on OOM. */
+/* A new key would go to the overflow series: the table or the shared budget is at its cap. */
+static inline int tl_series_table_full(const tl_series_table *t)
+{
+    return t->count >= t->max_series || (t->budget && t->budget->count >= t->budget->max);
+}
+
+/* Find or create. *created is set when a new record was made. NULL only on OOM. A new key
+ * when tl_series_table_full() gets the overflow series (created on first use), counted in
+ * t->overflowed. */
 tl_series *tl_series_get(tl_series_table *t, uint64_t hash, const char *key, uint32_t len, int *created);
 /* Remove and free a series (must not be on the dirty list). */
 void tl_series_remove(tl_series_table *t, tl_series *s, tl_sketch_pool *pool);

@@ -14,6 +14,7 @@
 #include "ckio.h"
 #include "filter.h"
 #include "inst.h"
+#include "log.h"
 #include "series.h"
 #include "shard.h"
 #include "timefmt.h"
@@ -27,6 +28,7 @@ struct tl_shard {
     const tl_program *prog;
     tl_shard_opts opts;
     tl_series_table *tables; /* one per group */
+    tl_series_budget budget; /* limits.max_series_total, shared by the tables */
     tl_sketch_pool *pool;
     tl_sketch_acc acc;
     tl_hll_pool *hll;       /* distinct-count sketches */
@@ -61,12 +63,14 @@ tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
     s->active = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->active);
     s->pool = tl_sketch_pool_new(opts->sketch_max_bytes);
     s->hll = tl_hll_pool_new(opts->sketch_max_bytes);
+    s->budget.max = opts->max_series_total ? opts->max_series_total : UINT64_MAX;
     if (!s->tables || !s->low_epoch || !s->pos || !s->closed || !s->gfilter || !s->active || !s->pool || !s->hll ||
         tl_sketch_acc_init(&s->acc) < 0 || tl_hll_acc_init(&s->hacc) < 0)
         goto fail;
     for (uint32_t g = 0; g < prog->ngroups; g++) {
         if (tl_series_table_init(&s->tables[g], prog, g, opts->max_series) < 0)
             goto fail;
+        s->tables[g].budget = &s->budget;
         const tl_group *grp = &prog->groups[g];
         if (!(s->gfilter[g] = tl_calloc(grp->nplans ? grp->nplans : 1, sizeof **s->gfilter)))
             goto fail;
@@ -116,6 +120,30 @@ void tl_shard_set_watermark(tl_shard *s, int64_t wm)
         s->low_epoch[i] = tl_epoch(wm - s->prog->lateness_ms, s->prog->plans[i].width_ms);
 }
 
+/* Once per table (and shard): say which group-by set overflows and which cap it hit. The
+ * stats count contributions; only this line names the set. Off the per-event path: it runs at
+ * the first contribution a table folds into its overflow series. */
+static void overflow_warn(tl_shard *s, tl_series_table *t)
+{
+    t->warned = 1;
+    const tl_group *g = &s->prog->groups[t->group];
+    char labels[512];
+    size_t n = 0;
+    labels[0] = '\0';
+    for (uint32_t i = 0; i < g->nlabels && n < sizeof labels; i++)
+        n += (size_t)snprintf(labels + n, sizeof labels - n, "%s%s", i ? ", " : "", g->label_names[i]);
+    if (t->count >= t->max_series)
+        tl_log(TL_LOG_WARN,
+               "cardinality: group-by set [%s] reached limits.max_series (%llu series in this worker): "
+               "new label combinations fold into its __overflow__ series",
+               labels, (unsigned long long)t->max_series);
+    else
+        tl_log(TL_LOG_WARN,
+               "cardinality: this worker reached limits.max_series_total (%llu series over all group-by "
+               "sets): new label combinations of [%s] fold into its __overflow__ series",
+               (unsigned long long)s->budget.max, labels);
+}
+
 void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
 {
     const tl_program *p = s->prog;
@@ -130,8 +158,11 @@ void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
         tl_series *se = tl_series_get(t, fk->hash, fk->key, fk->len, &created);
         if (!se)
             continue; /* out of memory: nothing can be folded for this key */
-        if (se->overflow)
+        if (se->overflow) {
             s->st.overflowed++;
+            if (!t->warned)
+                overflow_warn(s, t);
+        }
         const tl_group *g = &p->groups[fk->group];
         const uint32_t *gf = s->gfilter[fk->group];
         int any = 0;
@@ -184,8 +215,11 @@ void tl_shard_merge(tl_shard *s, const tl_xfer_merge *m)
     if (!se)
         return; /* out of memory: nothing can be merged for this key */
     tl_planstate *st = tl_series_at(se, pl->offset);
-    if (se->overflow)
+    if (se->overflow) {
         s->st.overflowed += m->events;
+        if (!t->warned)
+            overflow_warn(s, t);
+    }
     int any = 0;
     for (uint32_t i = 0; i < m->nslots; i++) {
         const tl_delta_slot *d = &m->slot[i];
@@ -1191,7 +1225,7 @@ static int load_series(tl_shard **shards, uint32_t nshards, const tl_ckmap *map,
             se = NULL;
         }
     }
-    if (!se && t && !overflow && !r->bad && !(t->count >= t->max_series))
+    if (!se && t && !overflow && !r->bad && !tl_series_table_full(t))
         return -2; /* out of memory */
     if (se) {
         se->first_ts = first_ts;

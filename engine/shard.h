@@ -77,6 +77,8 @@ typedef void (*tl_alert_sink_fn)(void *ctx, const tl_alert *a);
 
 typedef struct tl_shard_opts {
     uint64_t max_series;     /* per group table; 0 = unlimited */
+    uint64_t max_series_total; /* over all group tables of this shard (overflow series not
+                                  counted); 0 = unlimited */
     size_t sketch_max_bytes; /* 0 = unlimited */
     tl_alert_sink_fn sink;
     void *sink_ctx;
@@ -92,7 +94,7 @@ typedef struct tl_shard_stats {
     uint64_t folded;     /* (event, series) contributions applied */
     uint64_t late;       /* contributions dropped as later than the allowed lateness */
     uint64_t sketch_full;
-    uint64_t overflowed; /* contributions folded into an overflow series */
+    uint64_t overflowed; /* contributions folded into an overflow series (either cap) */
     uint64_t series;     /* live series */
     uint64_t evaluations;
     uint64_t alerts;

@@ -6,7 +6,8 @@
  * separate consumer. Checks: alert fields and values, fire then resolve, dead letters with
  * their context headers, nothing else lost, offsets committed to the end, the same
  * transitions with 1 and 2 worker threads, delivery through injected broker errors, the
- * re-send of the resolved notification (same transition_id), and the heartbeat alert.
+ * re-send of the resolved notification (same transition_id), the heartbeat alert, and the
+ * alerts about tripline itself (cardinality overflow, failing checkpoints).
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -518,6 +520,144 @@ static void test_pipeline_broker_down_past_message_timeout(void **state)
     tl_config_fini(&cfg);
 }
 
+/* The alerts about tripline itself on the alerts topic. A flood of 400 distinct tool names
+ * against --max-series-total 10 makes TriplineCardinalityOverflow fire; a state.dir whose
+ * checkpoint.tmp is a directory makes every checkpoint write fail, so TriplineCheckpointFailing
+ * fires. Once the directory is gone and the overflow has stopped for 10 checks, both resolve.
+ * Checks every 100 ms here (the default is 1m). Each is keyed by its fingerprint, labelled
+ * {instance: group}, fires once and resolves once, with the same starts_at. */
+static const char flood_rules_yaml[] =
+    "rules:\n"
+    "  - name: ToolCalls\n"
+    "    filter: kind == \"tool_call\"\n"
+    "    group_by: [service, tool]\n"
+    "    value: count()\n"
+    "    window: 1m\n"
+    "    threshold: \"> 1000000\"\n"
+    "    severity: warning\n"
+    "    owner: o\n"
+    "    runbook: https://runbooks.example/none\n"
+    "    summary: \"{{tool}}\"\n";
+
+/* Count of (name, state) among the alerts read so far; *found gets the last one's JSON. */
+static int count_alerts(const tl_kt_msgs *m, const char *name, const char *state, json_t **found)
+{
+    int n = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        json_t *j = json_loadb(m->m[i].value, m->m[i].len, 0, NULL);
+        assert_non_null(j);
+        if (strcmp(jstr(j, "alert"), name) == 0 && strcmp(jstr(j, "state"), state) == 0) {
+            assert_string_equal(jstr(j, "fingerprint"), m->m[i].key);
+            n++;
+            if (found) {
+                if (*found)
+                    json_decref(*found);
+                *found = json_incref(j);
+            }
+        }
+        json_decref(j);
+    }
+    return n;
+}
+
+static void test_pipeline_self_alerts_on_output_topic(void **state)
+{
+    fixture *fx = *state;
+    char rules[256], dir[64] = "/tmp/tl-it-state-XXXXXX", blocker[128];
+    snprintf(rules, sizeof rules, "/tmp/tl-it-flood-%d.yaml", (int)getpid());
+    FILE *f = fopen(rules, "w");
+    assert_non_null(f);
+    fputs(flood_rules_yaml, f);
+    fclose(f);
+    assert_non_null(mkdtemp(dir));
+    snprintf(blocker, sizeof blocker, "%s/checkpoint.tmp", dir);
+    assert_int_equal(mkdir(blocker, 0755), 0); /* open(O_WRONLY) of a directory: EISDIR */
+    rd_kafka_t *p = tl_kt_producer(fx->mock.bootstraps);
+    char buf[1024], tool[32];
+    for (int i = 0; i < 400; i++) {
+        tl_event ev;
+        tl_event_reset(&ev);
+        ev.ts_ms = T0 + (int64_t)i * 250;
+        int tl = snprintf(tool, sizeof tool, "made-up-%d", i);
+        tl_event_set_str(&ev, TL_S_SERVICE, "support-bot", 11);
+        tl_event_set_str(&ev, TL_S_KIND, "tool_call", 9);
+        tl_event_set_str(&ev, TL_S_TOOL, tool, (uint32_t)tl);
+        size_t n = tl_json_encode_event(&ev, buf, sizeof buf);
+        tl_kt_produce(p, "traces", tool, (size_t)tl, buf, n);
+    }
+    tl_kt_flush_destroy(p);
+
+    tl_config cfg;
+    char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", "g-self", "--input", "traces", "--output", "alerts",
+                    "--dlq", "dlq", "--rules", rules, "--threads", "2", "--no-print-alerts", "-X", "log_level=3",
+                    "--max-series", "100", "--max-series-total", "10", "--self-check-interval", "100ms",
+                    "--state-dir", dir, "--checkpoint-interval", "200ms"};
+    tl_program *prog;
+    tl_engine *e = new_engine(&cfg, &prog, (int)(sizeof argv / sizeof argv[0]), argv);
+    runner r = {.e = e};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+    /* both fire; then the disk "recovers" and the flood is over: both resolve */
+    int phase = 0;
+    tl_kt_msgs alerts = {0};
+    for (int i = 0; i < 120 && phase < 2; i++) {
+        usleep(250000);
+        tl_kt_msgs_free(&alerts);
+        alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
+        if (phase == 0 && count_alerts(&alerts, "TriplineCardinalityOverflow", "firing", NULL) &&
+            count_alerts(&alerts, "TriplineCheckpointFailing", "firing", NULL)) {
+            assert_int_equal(rmdir(blocker), 0);
+            phase = 1;
+        }
+        if (phase == 1 && count_alerts(&alerts, "TriplineCardinalityOverflow", "resolved", NULL) &&
+            count_alerts(&alerts, "TriplineCheckpointFailing", "resolved", NULL))
+            phase = 2;
+    }
+    tl_engine_stop(e);
+    pthread_join(th, NULL);
+    assert_int_equal(r.rc, 0);
+    tl_engine_stats st;
+    tl_engine_stats_get(e, &st);
+    tl_engine_destroy(e);
+    if (phase < 2)
+        fail_msg("phase %d after 30 s: %zu alerts on the topic, overflowed=%llu checkpoint_failures=%llu", phase,
+                 alerts.n, (unsigned long long)st.overflowed, (unsigned long long)st.checkpoint_failures);
+    /* limits.max_series_total reaches the workers' shards: at most 10 series each (+ 1 overflow
+     * series), where max_series alone would let each keep 100 of its ~200 tools */
+    assert_true(st.series <= 2 * 11);
+    assert_true(st.overflowed >= 300);
+    assert_true(st.checkpoint_failures > 0);
+    static const char *const names[] = {"TriplineCardinalityOverflow", "TriplineCheckpointFailing"};
+    static const char *const severities[] = {"warning", "critical"};
+    for (int k = 0; k < 2; k++) {
+        json_t *fire = NULL, *res = NULL;
+        assert_int_equal(count_alerts(&alerts, names[k], "firing", &fire), 1); /* once, not per check */
+        assert_int_equal(count_alerts(&alerts, names[k], "resolved", &res), 1);
+        assert_string_equal(jstr(fire, "severity"), severities[k]);
+        assert_string_equal(jstr(fire, "owner"), "tripline");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(fire, "labels"), "instance")), "g-self");
+        assert_string_equal(jstr(res, "fingerprint"), jstr(fire, "fingerprint"));
+        assert_string_equal(jstr(res, "starts_at"), jstr(fire, "starts_at"));
+        assert_string_not_equal(jstr(res, "transition_id"), jstr(fire, "transition_id"));
+        assert_true(json_number_value(json_object_get(fire, "value")) > 0);
+        assert_true(json_is_null(json_object_get(fire, "ends_at")));
+        assert_false(json_is_null(json_object_get(res, "ends_at")));
+        if (k == 0)
+            assert_true(json_number_value(json_object_get(fire, "value")) <= (double)st.overflowed);
+        json_decref(fire);
+        json_decref(res);
+    }
+    assert_int_equal(st.alerts_acked, alerts.n); /* no rule alert; every self alert acknowledged */
+    tl_kt_msgs_free(&alerts);
+    tl_program_destroy(prog);
+    tl_config_fini(&cfg);
+    unlink(rules);
+    char ck[128];
+    snprintf(ck, sizeof ck, "%s/checkpoint", dir);
+    unlink(ck);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +665,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipeline_avro_output_with_broker_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_heartbeat_on_output_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_broker_down_past_message_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_self_alerts_on_output_topic, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -212,6 +212,8 @@ static void test_config_example_file_loads(void **state)
     assert_int_equal(c.idle_timeout_ms, d.idle_timeout_ms);
     assert_int_equal(c.renotify_ms, d.renotify_ms);
     assert_int_equal(c.max_series, d.max_series);
+    assert_int_equal(c.max_series_total, d.max_series_total);
+    assert_int_equal(c.self_check_ms, d.self_check_ms);
     assert_int_equal(c.max_message_bytes, d.max_message_bytes);
     assert_int_equal(c.sketch_max_bytes, d.sketch_max_bytes);
     assert_int_equal(c.stats_interval_ms, d.stats_interval_ms);
@@ -566,6 +568,39 @@ static void test_config_state_section(void **state)
     FLAG_ERR("--state-dir: value must not be empty", "--state-dir", "");
 }
 
+/* limits.max_series_total and alerts.self_check_interval: defaults, file, flags, bad values */
+static void test_config_cardinality_and_self_alerts(void **state)
+{
+    (void)state;
+    tl_config c;
+    tl_config_init(&c);
+    assert_int_equal(c.max_series_total, 1000000);
+    assert_int_equal(c.self_check_ms, 60000); /* on by default */
+    assert_int_equal(load(&c, "limits:\n  max_series: 500\n  max_series_total: 2000\n"
+                              "alerts:\n  self_check_interval: 15s\n"), 0);
+    assert_int_equal(c.max_series, 500);
+    assert_int_equal(c.max_series_total, 2000);
+    assert_int_equal(c.self_check_ms, 15000);
+    assert_int_equal(tl_config_validate(&c, err, sizeof err), 0);
+    assert_int_equal(ARGS(&c, "--max-series-total", "300", "--self-check-interval", "0"), 0);
+    assert_int_equal(c.max_series_total, 300); /* below max_series is allowed: the total binds first */
+    assert_int_equal(c.self_check_ms, 0);     /* off */
+    assert_int_equal(tl_config_validate(&c, err, sizeof err), 0);
+    c.max_series_total = 0;
+    assert_int_equal(tl_config_validate(&c, err, sizeof err), -1);
+    assert_contains(err, "limits.max_series_total (--max-series-total)");
+    c.max_series_total = 1;
+    c.self_check_ms = -1;
+    assert_int_equal(tl_config_validate(&c, err, sizeof err), -1);
+    assert_contains(err, "alerts.self_check_interval (--self-check-interval)");
+    tl_config_fini(&c);
+    expect_file_error("limits:\n  max_series_total: 0\n", "t.yaml:2:21: 0 is out of range 1..");
+    expect_file_error("limits:\n  max_series_totl: 5\n", "did you mean 'max_series_total'?");
+    expect_file_error("alerts:\n  self_check_interval: often\n", "t.yaml:2:24:");
+    FLAG_ERR("--max-series-total: expected an integer in 1..1000000000, got '0'", "--max-series-total", "0");
+    FLAG_ERR("--self-check-interval: invalid duration 'x'", "--self-check-interval", "x");
+}
+
 static void test_config_flags_help_lists_every_flag(void **state)
 {
     (void)state;
@@ -576,7 +611,7 @@ static void test_config_flags_help_lists_every_flag(void **state)
         "--threads N", "--exit-at-end", "-X KEY=VALUE", "--lateness DUR", "--idle-timeout DUR", "--eof-grace DUR",
         "--renotify-interval DUR", "--print-alerts", "--no-print-alerts", "--stats-interval DUR",
         "--avro-schema PATH", "--max-series N", "--state-dir DIR", "--checkpoint-interval DUR", "--fresh-state",
-        "--heartbeat DUR", NULL};
+        "--heartbeat DUR", "--max-series-total N", "--self-check-interval DUR", NULL};
     for (int i = 0; flags[i]; i++)
         assert_contains(h, flags[i]);
     assert_contains(h, "(default: localhost:9092)");
@@ -592,7 +627,7 @@ static void test_config_flags_help_lists_every_flag(void **state)
         assert_true(line[28] == ' ' && line[29] != ' ');
         line = nl + 1;
     }
-    assert_int_equal(lines, 27);
+    assert_int_equal(lines, 29);
     assert_ptr_equal(tl_config_flags_help(), h);
 }
 
@@ -640,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_config_validate_cross_field),
         cmocka_unit_test(test_config_load_file_errors),
         cmocka_unit_test(test_config_state_section),
+        cmocka_unit_test(test_config_cardinality_and_self_alerts),
         cmocka_unit_test(test_config_flags_help_lists_every_flag),
         cmocka_unit_test(test_config_out_of_memory),
     };

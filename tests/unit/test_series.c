@@ -395,6 +395,86 @@ static void test_series_overflow_cap(void **state)
     tl_program_destroy(p);
 }
 
+/* The total cap (limits.max_series_total): tables sharing a budget stop creating series when
+ * the sum of their counts reaches it, even below their own max_series; the overflow series do
+ * not count against it; a removal in one table makes room in another; fini gives a table's
+ * series back. */
+static void test_series_total_cap_shared_by_tables(void **state)
+{
+    (void)state;
+    tl_program *p = load_program();
+    tl_series_budget budget = {.count = 0, .max = 150};
+    tl_series_table a, b;
+    assert_int_equal(tl_series_table_init(&a, p, 0, 100), 0);
+    assert_int_equal(tl_series_table_init(&b, p, 0, 100), 0);
+    a.budget = &budget;
+    b.budget = &budget;
+    const size_t n = 400;
+    ref_key *ka = calloc(n, sizeof *ka), *kb = calloc(n, sizeof *kb);
+    assert_non_null(ka);
+    assert_non_null(kb);
+    for (size_t i = 0; i < n; i++) {
+        ka[i].len = (uint32_t)snprintf(ka[i].key, sizeof ka[i].key, "a\x1ftool-%zu", i);
+        ka[i].hash = tl_series_hash(ka[i].key, ka[i].len);
+        kb[i].len = (uint32_t)snprintf(kb[i].key, sizeof kb[i].key, "b\x1ftool-%zu", i);
+        kb[i].hash = tl_series_hash(kb[i].key, kb[i].len);
+    }
+    /* a reaches its own cap (100) with room left in the total */
+    for (size_t i = 0; i < 100; i++)
+        insert_key(&a, &ka[i]);
+    assert_int_equal(budget.count, 100);
+    assert_true(tl_series_table_full(&a));
+    assert_false(tl_series_table_full(&b));
+    int created = -1;
+    tl_series *ova = tl_series_get(&a, ka[100].hash, ka[100].key, ka[100].len, &created);
+    assert_true(ova && ova->overflow && created == 0);
+    assert_int_equal(budget.count, 100); /* the overflow series is not counted */
+    /* b gets the 50 left in the total, far below its own cap, then overflows */
+    for (size_t i = 0; i < 50; i++)
+        insert_key(&b, &kb[i]);
+    assert_int_equal(b.count, 50);
+    assert_int_equal(budget.count, 150);
+    assert_true(tl_series_table_full(&b));
+    tl_series *ovb = NULL;
+    for (size_t i = 50; i < n; i++) {
+        tl_series *s = tl_series_get(&b, kb[i].hash, kb[i].key, kb[i].len, &created);
+        assert_non_null(s);
+        assert_int_equal(created, 0);
+        assert_int_equal(s->overflow, 1);
+        if (!ovb)
+            ovb = s;
+        assert_ptr_equal(s, ovb);
+    }
+    assert_ptr_equal(b.overflow, ovb);
+    assert_int_equal(b.overflowed, n - 50);
+    assert_int_equal(b.count, 50);
+    check_table(&b, kb, n, "b at the total cap");
+    for (size_t i = 0; i < 50; i++) /* known keys keep their own series */
+        insert_key(&b, &kb[i]);
+    assert_int_equal(b.overflowed, n - 50);
+    /* ten removals in a make room for exactly ten new series in b */
+    for (size_t i = 0; i < 10; i++)
+        remove_key(&a, &ka[i], NULL);
+    assert_int_equal(budget.count, 140);
+    for (size_t i = 50; i < 60; i++) {
+        kb[i].present = 0;
+        insert_key(&b, &kb[i]);
+    }
+    assert_int_equal(budget.count, 150);
+    assert_ptr_equal(tl_series_get(&b, kb[60].hash, kb[60].key, kb[60].len, &created), ovb);
+    check_table(&b, kb, n, "b after room was made in a");
+    check_table(&a, ka, n, "a after removals");
+    /* fini gives a's 90 series back */
+    tl_series_table_fini(&a, NULL);
+    assert_int_equal(budget.count, 60);
+    assert_false(tl_series_table_full(&b));
+    tl_series_table_fini(&b, NULL);
+    assert_int_equal(budget.count, 0);
+    free(ka);
+    free(kb);
+    tl_program_destroy(p);
+}
+
 /* Steady state: finding known keys allocates nothing. */
 static void test_series_known_keys_no_alloc(void **state)
 {
@@ -425,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_series_wraparound_clusters),
         cmocka_unit_test(test_series_remove_foreign),
         cmocka_unit_test(test_series_overflow_cap),
+        cmocka_unit_test(test_series_total_cap_shared_by_tables),
         cmocka_unit_test(test_series_known_keys_no_alloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1106,6 +1106,156 @@ static void test_shard_steady_state_no_allocation(void **state)
     tl_program_destroy(p);
 }
 
+/* ---- cardinality caps: a flood of distinct tool names (issue 5, Bad input) ------------------- */
+
+/* jemalloc's per-thread byte counters (absent under ASan, which brings its own allocator) */
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) __attribute__((weak));
+
+static uint64_t *jemalloc_counter(const char *name)
+{
+    uint64_t *p = NULL;
+    size_t sz = sizeof p;
+    if (!mallctl || mallctl(name, &p, &sz, NULL, 0) != 0)
+        return NULL;
+    return p;
+}
+
+/* Bytes this thread holds from jemalloc (allocated - freed), or 0 without jemalloc. */
+static int64_t jemalloc_net(void)
+{
+    uint64_t *a = jemalloc_counter("thread.allocatedp"), *d = jemalloc_counter("thread.deallocatedp");
+    return a && d ? (int64_t)(*a - *d) : 0;
+}
+
+static const char flood_rules[] =
+    "rules:\n"
+    "  - name: ToolErrors\n"
+    "    filter: kind == \"tool_call\"\n"
+    "    group_by: [service, tool]\n"
+    "    value: ratio(status != \"ok\")\n"
+    "    window: 5m\n"
+    "    threshold: \"> 50%\"\n"
+    "    severity: warning\n"
+    "    owner: o\n"
+    "    runbook: r.md\n"
+    "    summary: \"{{tool}}\"\n"
+    "  - name: ToolCalls\n"
+    "    filter: kind == \"tool_call\"\n"
+    "    group_by: [tool]\n"
+    "    value: count()\n"
+    "    window: 5m\n"
+    "    threshold: \"> 1000\"\n"
+    "    severity: warning\n"
+    "    owner: o\n"
+    "    runbook: r.md\n"
+    "    summary: \"{{tool}}\"\n"
+    "  - name: ServiceCalls\n"
+    "    filter: kind == \"tool_call\"\n"
+    "    group_by: [service]\n"
+    "    value: count()\n"
+    "    window: 5m\n"
+    "    threshold: \"> 100000000\"\n"
+    "    severity: warning\n"
+    "    owner: o\n"
+    "    runbook: r.md\n"
+    "    summary: \"{{service}}\"\n";
+
+typedef struct flood_sink {
+    uint32_t alerts, overflow_alerts;
+} flood_sink;
+
+static void flood_alert(void *ctx, const tl_alert *a)
+{
+    flood_sink *fs = ctx;
+    fs->alerts++;
+    fs->overflow_alerts += a->n_labels >= 1 && strcmp(a->label_key[0], "overflow") == 0 &&
+                           strcmp(a->alert, "ToolCalls") == 0;
+}
+
+/* One million tool_call events, each with a tool name never seen before (an attacker's), from
+ * one service, through the router and a shard, as a worker folds them. Two group-by sets grow
+ * with the names ([service, tool] and [tool]), one does not ([service]). Run with each cap
+ * binding in turn: max_series 1000 per set (no total), then a total of 1500 below what the
+ * per-set caps would allow. Checked: the live series are exactly what the caps allow plus one
+ * overflow series per flooded set; `overflowed` is exactly the lookups beyond the caps (two per
+ * event, minus the series the two sets could create); after the caps are reached the flood
+ * allocates nothing (tl_alloc_count and jemalloc's bytes of this thread), and what the shard
+ * holds is within the size of the series the caps allow; the overflow series still evaluates
+ * (ToolCalls fires on it with overflow=true). */
+static void test_shard_cardinality_flood_bounded(void **state)
+{
+    (void)state;
+    tl_rules_opts ro = {.lateness_ms = 30000, .check_runbooks = 0};
+    char ebuf[2048] = "";
+    tl_rules_errors errs = {ebuf, sizeof ebuf, 0, 0, 0};
+    tl_program *p = tl_rules_load_string("t.yaml", flood_rules, sizeof flood_rules - 1, &ro, &errs);
+    if (!p)
+        fail_msg("%s", ebuf);
+    assert_int_equal(p->ngroups, 3);
+    const uint64_t n = 1000000, warmup = 5000;
+    static const struct {
+        uint64_t max_series, max_total, live; /* live: series the caps allow, overflow excluded */
+    } runs[] = {
+        {1000, 0, 1 + 1000 + 1000}, /* the per-set cap binds */
+        {1000, 1500, 1500},         /* the total binds first */
+    };
+    for (size_t run = 0; run < sizeof runs / sizeof runs[0]; run++) {
+        int64_t mem0 = jemalloc_net();
+        flood_sink fs = {0};
+        tl_shard_opts so = {.max_series = runs[run].max_series, .max_series_total = runs[run].max_total,
+                            .sink = flood_alert, .sink_ctx = &fs};
+        tl_shard *sh = tl_shard_new(p, &so);
+        assert_non_null(sh);
+        tl_router r;
+        assert_int_equal(tl_router_init(&r, p, 1), 0);
+        tl_event ev;
+        char tool[32];
+        uint64_t allocs = 0;
+        int64_t mem_warm = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            if (i == warmup) { /* every cap is reached by now */
+                allocs = tl_alloc_count();
+                mem_warm = jemalloc_net();
+            }
+            tl_event_reset(&ev);
+            ev.ts_ms = T0 + (int64_t)i; /* 1000 events per second for 16m40s */
+            tl_event_set_str(&ev, TL_S_SERVICE, "bot", 3);
+            tl_event_set_str(&ev, TL_S_KIND, "tool_call", 9);
+            int tl = snprintf(tool, sizeof tool, "tool-%llu", (unsigned long long)i);
+            tl_event_set_str(&ev, TL_S_TOOL, tool, (uint32_t)tl);
+            tl_event_set_str(&ev, TL_S_STATUS, "ok", 2);
+            tl_fold fo;
+            assert_int_equal(tl_router_route(&r, &ev, &fo), 3);
+            tl_shard_fold(sh, &fo, UINT32_MAX);
+        }
+        /* the flood past the caps allocated nothing, and kept nothing */
+        if (tl_alloc_count() != allocs)
+            fail_msg("run %zu: %llu allocations while %llu distinct names went past the caps", run,
+                     (unsigned long long)(tl_alloc_count() - allocs), (unsigned long long)(n - warmup));
+        assert_int_equal(jemalloc_net(), mem_warm);
+        tl_shard_stats st;
+        tl_shard_stats_get(sh, &st);
+        assert_int_equal(st.series, runs[run].live + 2); /* + the overflow series of the two flooded sets */
+        assert_int_equal(st.overflowed, 2 * n - (runs[run].live - 1));
+        /* memory: records, keys and table slots of the live series (the tables' slot arrays
+         * are at most 4 entries of 16 bytes per series), plus the fixed part of a shard */
+        uint64_t bound = 1u << 20;
+        for (uint32_t g = 0; g < p->ngroups; g++)
+            bound += (runs[run].max_series + 1) * (p->groups[g].record_size + 2 * TL_ALERT_LABEL_MAX + 2 + 64);
+        int64_t held = jemalloc_net() - mem0;
+        if (mem0 || held) /* 0 and 0: no jemalloc (ASan) */
+            if (held < 0 || (uint64_t)held > bound)
+                fail_msg("run %zu: the shard holds %lld bytes, bound %llu", run, (long long)held,
+                         (unsigned long long)bound);
+        /* the overflow series is a series like any other: 1000 calls a second of "new" tools */
+        tl_shard_evaluate(sh, T0 + (int64_t)n);
+        assert_true(fs.overflow_alerts == 1);
+        tl_router_fini(&r);
+        tl_shard_destroy(sh);
+    }
+    tl_program_destroy(p);
+}
+
 /* ---- resolved notifications, re-sent (shard.h) ------------------------------------------------ */
 
 #define RS_OK "kind=tool_call service=s status=ok"
@@ -1287,6 +1437,7 @@ int main(void)
         cmocka_unit_test(test_shard_cost_per_success),
         cmocka_unit_test(test_shard_fingerprints_distinct_per_series),
         cmocka_unit_test(test_shard_steady_state_no_allocation),
+        cmocka_unit_test(test_shard_cardinality_flood_bounded),
         cmocka_unit_test(test_shard_hysteresis_stops_flapping),
         cmocka_unit_test(test_shard_keep_firing_for),
         cmocka_unit_test(test_shard_confidence_guard),
