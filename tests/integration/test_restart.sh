@@ -31,30 +31,6 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$work/bs" ] && break; sleep 0.1; done
 bs=$(cat "$work/bs")
 
-cat > "$work/probes.yaml" <<'YAML'
-rules:
-  - name: ProbeP99
-    filter: kind == "request"
-    group_by: [service, model]
-    value: p99(latency_ms)
-    window: 5m
-    threshold: "> 0"
-    renotify_interval: 1m
-    severity: info
-    owner: t
-    runbook: https://runbooks.example/probe
-    summary: "{{value}}"
-  - name: ProbeRatio
-    group_by: [service]
-    value: ratio(status != "ok") + avg(output_tokens)
-    window: 2m
-    threshold: ">= 0"
-    renotify_interval: 1m
-    severity: info
-    owner: t
-    runbook: https://runbooks.example/probe
-    summary: "{{value}}"
-YAML
 
 # the checkpoint is also copied to a compacted topic (state.store: kafka)
 printf 'state:\n  store: kafka\n  topic: tl-state\n' > "$work/state.yaml"
@@ -63,7 +39,7 @@ run() { # group output state_dir [extra flags...]; exec: `run ... &` gives the e
   local group=$1 out=$2 dir=$3
   shift 3
   exec "$tripline" run --config "$work/state.yaml" --brokers "$bs" --input agent-traces --output "$out" --dlq dlq \
-    --rules rules/support-agent.yaml --rules "$work/probes.yaml" --group "$group" --threads 2 \
+    --rules rules/support-agent.yaml --rules tests/integration/probe_rules.yaml --group "$group" --threads 2 \
     --no-print-alerts --state-dir "$dir" --checkpoint-interval 200ms --idle-timeout 60s --eof-grace 2s --self-check-interval 0 \
     -X log_level=3 -X session.timeout.ms=6000 -X heartbeat.interval.ms=500 "$@"
 }
