@@ -975,12 +975,17 @@ static int all_rings_empty(tl_engine *e)
     return 1;
 }
 
+static const tl_ckpt_offset *find_offset(const tl_ckpt_offset *o, size_t n, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < n; i++)
+        if (o[i].partition == partition && strcmp(o[i].topic, topic) == 0)
+            return &o[i];
+    return NULL;
+}
+
 static const tl_ckpt_offset *ck_entry(const tl_engine *e, const char *topic, int32_t partition)
 {
-    for (size_t i = 0; i < e->ck_noffs; i++)
-        if (e->ck_offs[i].partition == partition && strcmp(e->ck_offs[i].topic, topic) == 0)
-            return &e->ck_offs[i];
-    return NULL;
+    return find_offset(e->ck_offs, e->ck_noffs, topic, partition);
 }
 
 static int all_combiners_empty(tl_engine *e)
@@ -1005,6 +1010,17 @@ static void free_offsets(tl_ckpt_offset *o, size_t n)
     tl_free(o);
 }
 
+/* Append an entry (topic copied) at o[*k]; 1 on out of memory (nothing appended). */
+static int add_offset(tl_ckpt_offset *o, size_t *k, const char *topic, int32_t partition, int64_t offset,
+                      uint32_t reader)
+{
+    char *t = tl_strdup(topic);
+    if (!t)
+        return 1;
+    o[(*k)++] = (tl_ckpt_offset){.topic = t, .partition = partition, .offset = offset, .worker = reader};
+    return 0;
+}
+
 /* Offsets the state now reflects: each assigned partition's next unprocessed offset, and the
  * previous checkpoint's for partitions not assigned now (their state is still in the shards). */
 static tl_ckpt_offset *collect_offsets(tl_engine *e, size_t *n)
@@ -1016,35 +1032,22 @@ static tl_ckpt_offset *collect_offsets(tl_engine *e, size_t *n)
     if (!o)
         return NULL;
     size_t k = 0;
+    int oom = 0;
     for (uint32_t i = 0; i < e->nw; i++)
         for (uint32_t j = 0; j < e->w[i].nparts; j++) {
             const part *p = &e->w[i].parts[j];
             int64_t off = p->ready >= 0 ? p->ready : ck_offset(e, p->topic, p->partition);
-            if (off < 0)
-                continue; /* nothing read from it yet, nor before */
-            o[k].topic = tl_strdup(p->topic);
-            o[k].partition = p->partition;
-            o[k].worker = i;
-            o[k++].offset = off;
-            if (!o[k - 1].topic) {
-                free_offsets(o, k);
-                return NULL;
-            }
+            if (off >= 0) /* else nothing read from it yet, nor before */
+                oom |= add_offset(o, &k, p->topic, p->partition, off, i);
         }
     for (size_t i = 0; i < e->ck_noffs; i++) {
-        size_t j;
-        for (j = 0; j < k && !(o[j].partition == e->ck_offs[i].partition && strcmp(o[j].topic, e->ck_offs[i].topic) == 0); j++)
-            ;
-        if (j < k)
-            continue;
-        o[k].topic = tl_strdup(e->ck_offs[i].topic);
-        o[k].partition = e->ck_offs[i].partition;
-        o[k].worker = e->ck_offs[i].worker;
-        o[k++].offset = e->ck_offs[i].offset;
-        if (!o[k - 1].topic) {
-            free_offsets(o, k);
-            return NULL;
-        }
+        const tl_ckpt_offset *c = &e->ck_offs[i];
+        if (!find_offset(o, k, c->topic, c->partition))
+            oom |= add_offset(o, &k, c->topic, c->partition, c->offset, c->worker);
+    }
+    if (oom) {
+        free_offsets(o, k);
+        return NULL;
     }
     *n = k;
     return o;

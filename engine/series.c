@@ -89,6 +89,16 @@ static int grow_table(tl_series_table *t)
     return 0;
 }
 
+tl_series *tl_series_overflow(tl_series_table *t)
+{
+    if (!t->overflow) {
+        t->overflow = new_series(t, 0, TL_OVERFLOW_KEY, (uint32_t)strlen(TL_OVERFLOW_KEY));
+        if (t->overflow)
+            t->overflow->overflow = 1;
+    }
+    return t->overflow;
+}
+
 tl_series *tl_series_get(tl_series_table *t, uint64_t hash, const char *key, uint32_t len, int *created)
 {
     *created = 0;
@@ -99,12 +109,7 @@ tl_series *tl_series_get(tl_series_table *t, uint64_t hash, const char *key, uin
     }
     if (tl_series_table_full(t)) {
         t->overflowed++;
-        if (!t->overflow) {
-            t->overflow = new_series(t, 0, TL_OVERFLOW_KEY, (uint32_t)strlen(TL_OVERFLOW_KEY));
-            if (t->overflow)
-                t->overflow->overflow = 1;
-        }
-        return t->overflow;
+        return tl_series_overflow(t);
     }
     if ((t->count + 1) * 2 > t->cap) {
         if (grow_table(t) < 0)

@@ -98,6 +98,8 @@ static inline int tl_series_table_full(const tl_series_table *t)
  * when tl_series_table_full() gets the overflow series (created on first use), counted in
  * t->overflowed. */
 tl_series *tl_series_get(tl_series_table *t, uint64_t hash, const char *key, uint32_t len, int *created);
+/* The table's overflow series, created on first use (not counted in t->overflowed). NULL on OOM. */
+tl_series *tl_series_overflow(tl_series_table *t);
 /* Remove and free a series (must not be on the dirty list). */
 void tl_series_remove(tl_series_table *t, tl_series *s, tl_sketch_pool *pool);
 

@@ -1205,18 +1205,7 @@ static int load_series(tl_shard **shards, uint32_t nshards, const tl_ckmap *map,
     tl_series *se = NULL;
     tl_series_table *t = g >= 0 ? &s->tables[g] : NULL;
     if (t && overflow) {
-        /* the overflow series is not in the table: create it the way a full table does */
-        if (!t->overflow) {
-            uint64_t saved = t->max_series, count = t->count;
-            t->max_series = 0;
-            t->count = 0;
-            int created;
-            se = tl_series_get(t, 0, TL_OVERFLOW_KEY, (uint32_t)strlen(TL_OVERFLOW_KEY), &created);
-            t->max_series = saved;
-            t->count = count;
-            t->overflowed = 0;
-        }
-        se = t->overflow;
+        se = tl_series_overflow(t);
     } else if (t) {
         int created;
         se = tl_series_get(t, hash, key, klen, &created);
@@ -1225,7 +1214,7 @@ static int load_series(tl_shard **shards, uint32_t nshards, const tl_ckmap *map,
             se = NULL;
         }
     }
-    if (!se && t && !overflow && !r->bad && !tl_series_table_full(t))
+    if (!se && t && !r->bad && (overflow || !tl_series_table_full(t)))
         return -2; /* out of memory */
     if (se) {
         se->first_ts = first_ts;
