@@ -7,13 +7,17 @@
 #include "cli.h"
 #include "config.h"
 #include "engine.h"
+#include "lease.h"
 #include "log.h"
 #include "rules.h"
 
 static tl_engine *volatile running;
+static volatile sig_atomic_t stop_requested; /* for a standby, which has no engine to stop */
 
 static void on_signal(int sig)
 {
+    if (sig != SIGHUP)
+        stop_requested = 1;
     if (!running)
         return;
     if (sig == SIGHUP)
@@ -81,6 +85,64 @@ int tl_cli_config(tl_config *cfg, int argc, char **argv)
     return 0;
 }
 
+static int lease_tick(void *lease) { return tl_lease_poll(lease, 0) == TL_LEASE_LOST; }
+
+/* One engine from start to stop. With a lease, the engine also stops when the lease is lost. */
+static int run_engine(const tl_config *cfg, const tl_program *prog, tl_lease *lease)
+{
+    char err[1024];
+    tl_engine *e = tl_engine_new(cfg, prog, err, sizeof err);
+    if (!e) {
+        tl_log_redact(err, sizeof err); /* librdkafka's text may quote a secret property */
+        fprintf(stderr, "tripline: %s\n", err);
+        return TL_EXIT_USAGE;
+    }
+    if (lease)
+        tl_engine_on_tick(e, lease_tick, lease);
+    running = e;
+    if (stop_requested) /* a signal before `running` was set */
+        tl_engine_stop(e);
+    fprintf(stderr, "tripline: %u rules, consuming %zu topic(s) from %s with %d worker(s)\n", prog->nrules,
+            cfg->n_inputs, cfg->brokers, cfg->threads);
+    int rc = tl_engine_run(e) ? TL_EXIT_RUNTIME : TL_EXIT_OK;
+    running = NULL;
+    tl_engine_destroy(e); /* closes the input consumer: it leaves the input group */
+    return rc;
+}
+
+/* ha.mode: standby (lease.h). Wait for the lease, run an engine while it is held, hand over
+ * when it is lost, and wait again; until a signal. Each tenure starts from the latest
+ * checkpoint and the current rule files (a rule set that no longer loads keeps the last). */
+static int run_standby(const tl_config *cfg, tl_program **prog)
+{
+    char err[1024];
+    tl_lease *lease = tl_lease_new(cfg, err, sizeof err);
+    if (!lease) {
+        fprintf(stderr, "tripline: %s\n", err);
+        return TL_EXIT_USAGE;
+    }
+    int rc = TL_EXIT_OK, tenures = 0;
+    while (!stop_requested) {
+        if (tl_lease_poll(lease, 100) != TL_LEASE_HELD)
+            continue;
+        if (tenures++) {
+            tl_program *p = tl_cli_load_rules(cfg);
+            if (p) {
+                tl_program_destroy(*prog);
+                *prog = p;
+            } else {
+                tl_log(TL_LOG_ERROR, "the rule files no longer load: taking over with the rules loaded before");
+            }
+        }
+        rc = run_engine(cfg, *prog, lease);
+        tl_lease_release(lease); /* after the final checkpoint and commit: now another may take over */
+        if (rc != TL_EXIT_OK || cfg->exit_at_end)
+            break;
+    }
+    tl_lease_destroy(lease);
+    return rc;
+}
+
 int tl_cmd_run(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
@@ -93,7 +155,6 @@ int tl_cmd_run(int argc, char **argv)
     tl_config_init(&cfg);
     int rc = TL_EXIT_USAGE;
     tl_program *prog = NULL;
-    tl_engine *e = NULL;
     if (tl_cli_config(&cfg, argc, argv) < 0)
         goto out;
     prog = tl_cli_load_rules(&cfg);
@@ -101,26 +162,14 @@ int tl_cmd_run(int argc, char **argv)
         rc = TL_EXIT_RULES;
         goto out;
     }
-    char err[1024];
-    e = tl_engine_new(&cfg, prog, err, sizeof err);
-    if (!e) {
-        tl_log_redact(err, sizeof err); /* librdkafka's text may quote a secret property */
-        fprintf(stderr, "tripline: %s\n", err);
-        goto out;
-    }
-    running = e;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    fprintf(stderr, "tripline: %u rules, consuming %zu topic(s) from %s with %d worker(s)\n", prog->nrules,
-            cfg.n_inputs, cfg.brokers, cfg.threads);
-    rc = tl_engine_run(e) ? TL_EXIT_RUNTIME : TL_EXIT_OK;
-    running = NULL;
+    rc = cfg.standby ? run_standby(&cfg, &prog) : run_engine(&cfg, prog, NULL);
 out:
-    tl_engine_destroy(e);
     tl_program_destroy(prog);
     tl_config_fini(&cfg);
     return rc;

@@ -53,6 +53,7 @@
 #define DEF_SKETCH_MAX ((size_t)1 << 30)
 #define DEF_CHECKPOINT_MS 30000
 #define DEF_STATE_TOPIC "tripline-state"
+#define DEF_LEASE_TOPIC "tripline-lease"
 #define DEF_MAX_FUTURE_MS 0 /* off: replays and test fixtures carry any time; tripline.example.yaml sets 1h */
 #define DEF_RESEND_RESOLVED_MS 900000
 #define DEF_RESEND_INTERVAL_MS 300000
@@ -223,6 +224,7 @@ void tl_config_init(tl_config *c)
     c->sketch_max_bytes = DEF_SKETCH_MAX;
     c->checkpoint_interval_ms = DEF_CHECKPOINT_MS;
     set_str(&c->state_topic, DEF_STATE_TOPIC);
+    set_str(&c->lease_topic, DEF_LEASE_TOPIC);
     c->max_future_ms = DEF_MAX_FUTURE_MS;
     c->resend_resolved_ms = DEF_RESEND_RESOLVED_MS;
     c->resend_interval_ms = DEF_RESEND_INTERVAL_MS;
@@ -242,6 +244,7 @@ void tl_config_fini(tl_config *c)
     tl_free(c->avro_schema);
     tl_free(c->state_dir);
     tl_free(c->state_topic);
+    tl_free(c->lease_topic);
     for (size_t i = 0; i < c->n_registry; i++)
         tl_free(c->registry[i].path);
     tl_free(c->registry);
@@ -263,7 +266,8 @@ static int kv_copy(tl_kv **dst, size_t *dn, const tl_kv *src, size_t n)
 static int config_copy(tl_config *dst, const tl_config *src)
 {
     *dst = *src;
-    dst->brokers = dst->group = dst->output = dst->dlq = dst->avro_schema = dst->state_dir = dst->state_topic = NULL;
+    dst->brokers = dst->group = dst->output = dst->dlq = dst->avro_schema = dst->state_dir = dst->state_topic =
+        dst->lease_topic = NULL;
     dst->inputs = dst->rules = NULL;
     dst->n_inputs = dst->n_rules = 0;
     dst->registry = NULL;
@@ -273,7 +277,7 @@ static int config_copy(tl_config *dst, const tl_config *src)
     if (dup_opt(&dst->brokers, src->brokers) || dup_opt(&dst->group, src->group) ||
         dup_opt(&dst->output, src->output) || dup_opt(&dst->dlq, src->dlq) ||
         dup_opt(&dst->avro_schema, src->avro_schema) || dup_opt(&dst->state_dir, src->state_dir) ||
-        dup_opt(&dst->state_topic, src->state_topic))
+        dup_opt(&dst->state_topic, src->state_topic) || dup_opt(&dst->lease_topic, src->lease_topic))
         goto fail;
     for (size_t i = 0; i < src->n_inputs; i++)
         if (list_push(&dst->inputs, &dst->n_inputs, src->inputs[i], strlen(src->inputs[i])))
@@ -306,7 +310,7 @@ fail:
 
 static const char *const TOP_KEYS[] = {
     "brokers", "group", "inputs", "output", "dlq", "rules", "input_format", "output_format",
-    "threads", "exit_at_end", "watch", "avro", "window", "alerts", "limits", "state", "stats_interval",
+    "threads", "exit_at_end", "watch", "avro", "window", "alerts", "limits", "state", "ha", "stats_interval",
     "kafka", "consumer", "producer", NULL};
 static const char *const AVRO_KEYS[] = {"schema", "registry", NULL};
 static const char *const WINDOW_KEYS[] = {"lateness", "max_lead", "idle_timeout", "eof_grace", NULL};
@@ -315,6 +319,8 @@ static const char *const ALERTS_KEYS[] = {"renotify_interval", "print", "heartbe
 static const char *const LIMITS_KEYS[] = {"max_series", "max_series_total", "max_message_bytes", "sketch_max_bytes",
                                           "max_future", "future_timestamps", NULL};
 static const char *const STATE_KEYS[] = {"dir", "interval", "on_unreadable", "store", "topic", NULL};
+static const char *const HA_KEYS[] = {"mode", "lease_topic", NULL};
+static const char *const HA_MODES[] = {"single", "standby", NULL};
 static const char *const STATE_STORES[] = {"file", "kafka", NULL};
 static const char *const FUTURE_POLICIES[] = {"reject", "clamp", NULL};
 static const char *const UNREADABLE_POLICIES[] = {"refuse", "fresh", NULL};
@@ -626,6 +632,19 @@ static int y_apply_state(yctx *y, tl_config *c, const tl_ynode *sec)
     return 0;
 }
 
+static int y_apply_ha(yctx *y, tl_config *c, const tl_ynode *sec)
+{
+    int r = y_section(y, sec, HA_KEYS);
+    if (r)
+        return r > 0 ? 0 : -1;
+    const tl_ynode *v;
+    if ((v = tl_ynode_get(sec, "mode")) && y_choice(y, v, HA_MODES, &c->standby))
+        return -1;
+    if ((v = tl_ynode_get(sec, "lease_topic")) && y_set_topic(y, v, &c->lease_topic))
+        return -1;
+    return 0;
+}
+
 static int y_apply_limits(yctx *y, tl_config *c, const tl_ynode *sec)
 {
     int r = y_section(y, sec, LIMITS_KEYS);
@@ -716,6 +735,8 @@ static int apply_doc(tl_config *c, const tl_ydoc *d, char *err, size_t cap)
             rc = y_apply_limits(&y, c, v);
         else if (!strcmp(k, "state"))
             rc = y_apply_state(&y, c, v);
+        else if (!strcmp(k, "ha"))
+            rc = y_apply_ha(&y, c, v);
         else if (!strcmp(k, "stats_interval"))
             rc = y_duration(&y, v, 0, &c->stats_interval_ms);
         else if (!strcmp(k, "kafka"))
@@ -770,7 +791,7 @@ typedef enum flag_id {
     FL_CONFIG, FL_BROKERS, FL_GROUP, FL_INPUT, FL_OUTPUT, FL_DLQ, FL_RULES, FL_INPUT_FORMAT,
     FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_WATCH, FL_X, FL_LATENESS, FL_MAX_LEAD, FL_IDLE_TIMEOUT, FL_EOF_GRACE,
     FL_RENOTIFY, FL_PRINT, FL_NO_PRINT, FL_STATS, FL_AVRO_SCHEMA, FL_MAX_SERIES, FL_STATE_DIR, FL_CHECKPOINT,
-    FL_FRESH_STATE, FL_HEARTBEAT, FL_MAX_SERIES_TOTAL, FL_SELF_CHECK
+    FL_FRESH_STATE, FL_HEARTBEAT, FL_MAX_SERIES_TOTAL, FL_SELF_CHECK, FL_STANDBY
 } flag_id;
 
 typedef struct flag_def {
@@ -828,6 +849,8 @@ static const flag_def FLAGS[] = {
      STR(DEF_MAX_SERIES_TOTAL)},
     {"--self-check-interval", "DUR", FL_SELF_CHECK,
      "check the alerts about tripline itself (overflow, checkpoints) this often; 0 = off", "1m"},
+    {"--standby", NULL, FL_STANDBY, "ha.mode standby: one active instance per group, the others wait",
+     "off: single"},
 };
 #define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -987,6 +1010,9 @@ static int apply_flag(tl_config *c, const flag_def *f, const char *v, int *input
         return 0;
     case FL_SELF_CHECK:
         return flag_duration(fl, v, 0, &c->self_check_ms, err, cap);
+    case FL_STANDBY:
+        c->standby = 1;
+        return 0;
     case FL_STATE_DIR:
         if (!*v)
             return errf(err, cap, "%s: value must not be empty", fl);
@@ -1239,8 +1265,19 @@ int tl_config_validate(const tl_config *c, char *err, size_t cap)
     if (c->state_kafka && !c->state_dir)
         return errf(err, cap, "state.store: kafka needs state.dir too (the local checkpoint is written first, "
                               "then copied to the topic)");
-    if (!c->state_topic)
+    if (!c->state_topic || !c->lease_topic)
         return errf(err, cap, "state.topic: out of memory");
+    if (c->standby && !c->state_dir)
+        return errf(err, cap, "ha.mode: standby (--standby) needs state.dir: an instance that takes over must "
+                              "restore the state (state.store: kafka, or a state.dir shared by the instances)");
+    if (c->standby) {
+        for (size_t i = 0; i < c->n_inputs; i++)
+            if (strcmp(c->inputs[i], c->lease_topic) == 0)
+                return errf(err, cap, "ha.lease_topic '%s' is also an input topic", c->lease_topic);
+        if (strcmp(c->lease_topic, c->output) == 0 || strcmp(c->lease_topic, c->dlq) == 0 ||
+            (c->state_kafka && strcmp(c->lease_topic, c->state_topic) == 0))
+            return errf(err, cap, "ha.lease_topic '%s' is also the output, dead-letter or state topic", c->lease_topic);
+    }
     if (c->state_kafka) {
         for (size_t i = 0; i < c->n_inputs; i++)
             if (strcmp(c->inputs[i], c->state_topic) == 0)

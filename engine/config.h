@@ -64,6 +64,10 @@ typedef struct tl_config {
                                        and a start without a local checkpoint restores from it */
     char *state_topic;              /* default "tripline-state" */
     int64_t checkpoint_interval_ms; /* default 30s */
+    /* several instances (lease.h): 0 = single (one instance per group), 1 = standby (one active
+       instance, elected in the group "<group>.lease" on lease_topic; the others wait) */
+    int standby;
+    char *lease_topic;              /* default "tripline-lease" */
     int fresh_state;                /* start empty when the checkpoint is unreadable or
                                        incompatible, instead of refusing to start */
     /* event time far ahead of the wall clock */

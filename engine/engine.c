@@ -190,6 +190,8 @@ struct tl_engine {
     int fatal;
     tl_engine_alert_fn on_alert;
     void *on_alert_ctx;
+    tl_engine_tick_fn on_tick;
+    void *on_tick_ctx;
     /* checkpoints (state.dir): taken by the main thread with the workers parked */
     _Atomic int park;         /* 1: held workers also stop their owner duties */
     tl_ckpt_offset *ck_offs;  /* offsets of the last durable checkpoint (loaded or written) */
@@ -1198,11 +1200,17 @@ static int restore_checkpoint(tl_engine *e, char *err, size_t errcap)
         char path[4096];
         struct stat st;
         tl_checkpoint_path(cfg->state_dir, path, sizeof path);
-        if (stat(path, &st) != 0) { /* a new or replacement machine: take the copy in Kafka */
+        /* a new or replacement machine takes the copy in Kafka; so does a standby taking over
+         * (lease.h): its own file is from its last tenure, and the active one since wrote newer */
+        int local = stat(path, &st) == 0;
+        if (!local || cfg->standby) {
             char why[512];
             int frc = tl_ckstore_fetch(e->store, cfg, 30000, why, sizeof why);
             if (frc == 0)
-                tl_log(TL_LOG_INFO, "no local checkpoint: fetched the copy in topic %s", cfg->state_topic);
+                tl_log(TL_LOG_INFO, "%s: fetched the copy in topic %s",
+                       local ? "taking over" : "no local checkpoint", cfg->state_topic);
+            else if (frc == 1 && local)
+                tl_log(TL_LOG_INFO, "no checkpoint in topic %s: using the one in %s", cfg->state_topic, cfg->state_dir);
             else if (frc == 1)
                 tl_log(TL_LOG_INFO, "no checkpoint in %s nor in topic %s", cfg->state_dir, cfg->state_topic);
             else if (!cfg->fresh_state) {
@@ -1546,6 +1554,12 @@ void tl_engine_on_alert(tl_engine *e, tl_engine_alert_fn fn, void *ctx)
     e->on_alert_ctx = ctx;
 }
 
+void tl_engine_on_tick(tl_engine *e, tl_engine_tick_fn fn, void *ctx)
+{
+    e->on_tick = fn;
+    e->on_tick_ctx = ctx;
+}
+
 void tl_engine_stop(tl_engine *e) { atomic_store(&e->stop, 1); }
 
 void tl_engine_exit_at_end(tl_engine *e) { atomic_store(&e->exit_at_end, 1); }
@@ -1637,6 +1651,8 @@ int tl_engine_run(tl_engine *e)
         tl_output_poll(e->out, 0);
         tl_heartbeat_tick(e->hb);
         tl_selfalert_tick(e->sa, e);
+        if (e->on_tick && e->on_tick(e->on_tick_ctx))
+            atomic_store(&e->stop, 1);
         char fe[256];
         if (rd_kafka_fatal_error(e->rk, fe, sizeof fe)) {
             tl_log(TL_LOG_ERROR, "fatal consumer error: %s", fe);

@@ -62,6 +62,11 @@ typedef void (*tl_engine_alert_fn)(void *ctx, const tl_alert *a);
 /* Create. Takes nothing over: cfg and prog must outlive the engine. */
 tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err, size_t errcap);
 void tl_engine_on_alert(tl_engine *e, tl_engine_alert_fn fn, void *ctx);
+/* Called on the main thread every round of tl_engine_run (about every 10 ms); a nonzero
+ * return stops the engine as tl_engine_stop does. Optional; cmd_run.c polls the lease with it
+ * (lease.h), which must be served while the engine runs. */
+typedef int (*tl_engine_tick_fn)(void *ctx);
+void tl_engine_on_tick(tl_engine *e, tl_engine_tick_fn fn, void *ctx);
 /* Run until stopped (signal, tl_engine_stop, or --exit-at-end). Returns 0 on a clean stop,
  * 1 on a fatal Kafka error. */
 int tl_engine_run(tl_engine *e);

@@ -601,6 +601,45 @@ static void test_config_cardinality_and_self_alerts(void **state)
     FLAG_ERR("--self-check-interval: invalid duration 'x'", "--self-check-interval", "x");
 }
 
+/* ha.mode standby (lease.h): parsed from the file and --standby; refused without state (a
+ * standby taking over must restore it) and with a lease topic that is another topic. */
+static void test_config_standby(void **state)
+{
+    (void)state;
+    tl_config c;
+    tl_config_init(&c);
+    assert_int_equal(c.standby, 0);
+    assert_string_equal(c.lease_topic, "tripline-lease");
+    assert_int_equal(load(&c, "ha:\n  mode: standby\n  lease_topic: my-lease\nstate:\n  dir: st\n"), 0);
+    assert_int_equal(c.standby, 1);
+    assert_string_equal(c.lease_topic, "my-lease");
+    assert_int_equal(tl_config_validate(&c, err, sizeof err), 0);
+    tl_config_fini(&c);
+
+    tl_config_init(&c);
+    assert_int_equal(args(&c, 1, (const char *const[]){"--standby"}), 0);
+    assert_int_equal(c.standby, 1);
+    assert_int_equal(tl_config_validate(&c, err, sizeof err), -1);
+    assert_contains(err, "--standby) needs state.dir");
+    tl_config_fini(&c);
+
+    tl_config_init(&c);
+    assert_int_equal(load(&c, "ha:\n  mode: standby\n  lease_topic: agent-traces\nstate:\n  dir: st\n"), 0);
+    assert_int_equal(tl_config_validate(&c, err, sizeof err), -1);
+    assert_contains(err, "ha.lease_topic 'agent-traces' is also an input topic");
+    tl_config_fini(&c);
+
+    tl_config_init(&c);
+    assert_int_equal(load(&c, "ha:\n  mode: standby\n  lease_topic: tripline-state\n"
+                              "state:\n  dir: st\n  store: kafka\n"), 0);
+    assert_int_equal(tl_config_validate(&c, err, sizeof err), -1);
+    assert_contains(err, "is also the output, dead-letter or state topic");
+    tl_config_fini(&c);
+
+    expect_file_error("ha:\n  mode: active\n", "t.yaml:2:");
+    expect_file_error("ha:\n  leasetopic: x\n", "t.yaml:2:");
+}
+
 static void test_config_flags_help_lists_every_flag(void **state)
 {
     (void)state;
@@ -627,7 +666,7 @@ static void test_config_flags_help_lists_every_flag(void **state)
         assert_true(line[28] == ' ' && line[29] != ' ');
         line = nl + 1;
     }
-    assert_int_equal(lines, 29);
+    assert_int_equal(lines, 30);
     assert_ptr_equal(tl_config_flags_help(), h);
 }
 
@@ -676,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_config_load_file_errors),
         cmocka_unit_test(test_config_state_section),
         cmocka_unit_test(test_config_cardinality_and_self_alerts),
+        cmocka_unit_test(test_config_standby),
         cmocka_unit_test(test_config_flags_help_lists_every_flag),
         cmocka_unit_test(test_config_out_of_memory),
     };
