@@ -169,7 +169,7 @@ int tl_checkpoint_install(const char *dir, const void *bytes, size_t len, char *
 }
 
 int tl_checkpoint_write(const char *dir, const tl_program *prog, tl_shard *const *shards, tl_traces *const *traces,
-                        uint32_t nshards, int64_t watermark, const tl_ckpt_offset *offs, size_t noffs, uint64_t *bytes, char *err,
+                        const tl_ckpt_section *section, uint32_t nshards, int64_t watermark, const tl_ckpt_offset *offs, size_t noffs, uint64_t *bytes, char *err,
                         size_t cap)
 {
     char tmp[MAX_NAME];
@@ -202,6 +202,10 @@ int tl_checkpoint_write(const char *dir, const tl_program *prog, tl_shard *const
         if (t)
             tl_traces_save(t, &w);
     }
+    int has_section = section && section->save;
+    tl_ckw_u8(&w, (uint8_t)has_section);
+    if (has_section && !w.err)
+        section->save(section->ctx, &w);
     tl_ckw_bytes(&w, END, sizeof END);
     uint64_t digest = tl_ckw_digest(&w);
     tl_ckw_u64(&w, digest);
@@ -404,7 +408,7 @@ static int read_file(const char *path, void **buf, size_t *len, char *err, size_
 }
 
 int tl_checkpoint_load(const char *dir, const tl_program *prog, tl_shard **shards, tl_traces **traces,
-                       uint32_t nshards, tl_ckpt_info *info, char *err, size_t cap)
+                       const tl_ckpt_section *section, uint32_t nshards, tl_ckpt_info *info, char *err, size_t cap)
 {
     memset(info, 0, sizeof *info);
     char path[MAX_NAME];
@@ -422,9 +426,9 @@ int tl_checkpoint_load(const char *dir, const tl_program *prog, tl_shard **shard
         goto out;
     }
     uint32_t version = (uint32_t)b[8] | (uint32_t)b[9] << 8 | (uint32_t)b[10] << 16 | (uint32_t)b[11] << 24;
-    if (version != TL_CHECKPOINT_VERSION) {
-        errf(err, cap, "%s: checkpoint format version %u; this build reads version %d", path, version,
-             TL_CHECKPOINT_VERSION);
+    if (version < TL_CHECKPOINT_OLDEST || version > TL_CHECKPOINT_VERSION) {
+        errf(err, cap, "%s: checkpoint format version %u; this build reads versions %d to %d", path, version,
+             TL_CHECKPOINT_OLDEST, TL_CHECKPOINT_VERSION);
         goto out;
     }
     if (len < sizeof MAGIC + 8 + sizeof END + 8 || memcmp(b + len - 16, END, sizeof END) != 0) {
@@ -496,6 +500,12 @@ int tl_checkpoint_load(const char *dir, const tl_program *prog, tl_shard **shard
         } else {
             tl_traces_load(t, &r);
         }
+    }
+    if (version >= 2 && !r.bad && tl_ckr_u8(&r)) {
+        if (section && section->load)
+            section->load(section->ctx, &r);
+        else
+            r.pos = r.n; /* nothing to load it into; it is the last section (and checksummed) */
     }
     if (!r.bad && r.pos != r.n)
         tl_ckr_fail(&r, "unexpected bytes after the last section");

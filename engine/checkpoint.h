@@ -20,7 +20,11 @@
  *             u32 rules, each (str name, u64 definition signature)
  *   shards:   u32 n, each as tl_shard_save writes it (shard.h)
  *   traces:   u32 n (workers), each (u8 present, then as tl_traces_save writes it, traces.h)
+ *   engine:   u8 present, then as the section's save writes it (version 2; the engine's own
+ *             state outside the shards: the alerts about tripline itself, selfalert.h)
  *   "TLCKEND\n"  u64 XXH3 of every byte before it
+ *
+ * Versions read: 1 (no engine section) and 2. Written: 2.
  *
  * Groups, plans and rules are matched to the running program by what they are (shard.h), so a
  * changed rule pack keeps the state of what it did not change, as a hot reload does. A
@@ -46,7 +50,20 @@
 #include "program.h"
 #include "shard.h"
 
-#define TL_CHECKPOINT_VERSION 1
+#define TL_CHECKPOINT_VERSION 2
+#define TL_CHECKPOINT_OLDEST 1 /* the oldest version still read */
+
+struct tl_ckw;
+struct tl_ckr;
+
+/* The engine section: state that belongs to no shard. save writes it; load reads it and
+ * reports a malformed record through the reader (tl_ckr_fail). A file without the section
+ * calls nothing; a caller without a load drops the file's section (it is the last one). */
+typedef struct tl_ckpt_section {
+    void (*save)(void *ctx, struct tl_ckw *w);
+    void (*load)(void *ctx, struct tl_ckr *r);
+    void *ctx;
+} tl_ckpt_section;
 
 typedef struct tl_ckpt_offset {
     char *topic;
@@ -64,22 +81,26 @@ typedef struct tl_ckpt_info {
     uint64_t dropped; /* series or sketches a smaller limit of this run could not take */
 } tl_ckpt_info;
 
-/* Write a checkpoint of `shards` (one per worker) and `traces` (one per worker, NULL entries or
- * NULL when the program keeps no per-trace state) with the given offsets. 0, or -1 with "dir/checkpoint.tmp:
+/* Write a checkpoint of `shards` (one per worker), `traces` (one per worker, NULL entries or
+ * NULL when the program keeps no per-trace state) and the engine section (NULL: none) with the
+ * given offsets. 0, or -1 with "dir/checkpoint.tmp:
  * write: No space left on device" (or the like) in err; the previous checkpoint is untouched
  * either way. *bytes (may be NULL) gets the file size. */
 struct tl_traces;
 int tl_checkpoint_write(const char *dir, const tl_program *prog, tl_shard *const *shards,
-                        struct tl_traces *const *traces, uint32_t nshards, int64_t watermark, const tl_ckpt_offset *offs, size_t noffs, uint64_t *bytes, char *err,
+                        struct tl_traces *const *traces, const tl_ckpt_section *section, uint32_t nshards,
+                        int64_t watermark, const tl_ckpt_offset *offs, size_t noffs, uint64_t *bytes, char *err,
                         size_t errcap);
 
 /* Load dir/checkpoint into freshly created shards and trace tables (all of `prog`, none fed
- * yet; saved worker k's traces go to traces[k % nshards]). Returns 1
+ * yet; saved worker k's traces go to traces[k % nshards]) and the engine section (section may
+ * be NULL, or have a NULL load: the file's section is then dropped). Returns 1
  * when there is no checkpoint (a first start), 0 when loaded (info filled; free it with
  * tl_ckpt_info_fini), -1 when it is unreadable or incompatible, with the reason in err; the
  * shards may then hold part of it and must be recreated. */
 int tl_checkpoint_load(const char *dir, const tl_program *prog, tl_shard **shards, struct tl_traces **traces,
-                       uint32_t nshards, tl_ckpt_info *info, char *err, size_t errcap);
+                       const tl_ckpt_section *section, uint32_t nshards, tl_ckpt_info *info, char *err,
+                       size_t errcap);
 
 /* Install a checkpoint's bytes (fetched from the Kafka copy, ckstore.h) as dir/checkpoint,
  * atomically like a write. 0 or -1 with err. */

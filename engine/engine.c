@@ -1089,6 +1089,17 @@ static void checkpoint_failed(tl_engine *e, const char *why)
         tl_log(TL_LOG_WARN, "checkpoint still failing: %s", why);
 }
 
+/* The checkpoint's engine section: the alerts about tripline itself (selfalert.h). */
+static void section_save(void *ctx, struct tl_ckw *w)
+{
+    tl_selfalert_save(ctx, tl_self_clock_ms(CLOCK_MONOTONIC), tl_self_clock_ms(CLOCK_REALTIME), w);
+}
+
+static void section_load(void *ctx, struct tl_ckr *r)
+{
+    tl_selfalert_load(ctx, tl_self_clock_ms(CLOCK_MONOTONIC), tl_self_clock_ms(CLOCK_REALTIME), r);
+}
+
 /* Write the state and the offsets it reflects. Unless `stopped` (the workers have exited), the
  * workers are held until every batch is done (folded, evaluated, alerts and dead letters
  * acknowledged) and the rings are empty, then parked, and the alerts of evaluations since are
@@ -1155,8 +1166,9 @@ static int take_checkpoint(tl_engine *e, int stopped, int keep_hold)
         uint64_t bytes = 0;
         if (!offs) {
             checkpoint_failed(e, "out of memory");
-        } else if (tl_checkpoint_write(e->cfg->state_dir, e->prog, shards, traces, e->nw, wm, offs, n, &bytes, err,
-                                       sizeof err) != 0) {
+        } else if (tl_checkpoint_write(e->cfg->state_dir, e->prog, shards, traces,
+                                       e->sa ? &(tl_ckpt_section){section_save, section_load, e->sa} : NULL, e->nw,
+                                       wm, offs, n, &bytes, err, sizeof err) != 0) {
             checkpoint_failed(e, err);
             free_offsets(offs, n);
         } else {
@@ -1230,7 +1242,9 @@ static int restore_checkpoint(tl_engine *e, char *err, size_t errcap)
     }
     tl_ckpt_info info;
     char why[512];
-    int rc = tl_checkpoint_load(cfg->state_dir, e->prog, shards, traces, e->nw, &info, why, sizeof why);
+    tl_ckpt_section sec = {section_save, section_load, e->sa};
+    int rc = tl_checkpoint_load(cfg->state_dir, e->prog, shards, traces, e->sa ? &sec : NULL, e->nw, &info, why,
+                                sizeof why);
     if (rc == 1) {
         tl_log(TL_LOG_INFO, "no checkpoint in %s: starting with empty state", cfg->state_dir);
         return 0;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "ckio.h"
 #include "log.h"
 #include "selfalert.h"
 #include "timefmt.h"
@@ -147,7 +148,91 @@ tl_selfalert *tl_selfalert_new(const tl_config *cfg, tl_output *out)
         ep->runbook = kinds[k].runbook;
         ep->resolved = INT64_MIN;
     }
+    sa->last_growth = INT64_MIN;
     return sa;
+}
+
+/* ---- the checkpoint's engine section ------------------------------------------------------- */
+
+/* Monotonic <-> wall clock, INT64_MIN kept: saved times survive the process. */
+static int64_t to_wall(int64_t t, int64_t now_ms, int64_t epoch_ms)
+{
+    return t == INT64_MIN ? INT64_MIN : epoch_ms - (now_ms - t);
+}
+
+static int64_t to_mono(int64_t t, int64_t now_ms, int64_t epoch_ms)
+{
+    return t == INT64_MIN ? INT64_MIN : now_ms - (epoch_ms - t);
+}
+
+void tl_selfalert_save(const tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, tl_ckw *w)
+{
+    tl_ckw_u32(w, EP_N);
+    for (int k = 0; k < EP_N; k++) {
+        const episode *ep = &sa->ep[k];
+        tl_ckw_cstr(w, ep->id.name);
+        tl_ckw_u8(w, (uint8_t)ep->firing);
+        tl_ckw_i64(w, ep->starts_ms);
+        tl_ckw_i64(w, ep->ends_ms);
+        tl_ckw_i64(w, to_wall(ep->notified, now_ms, epoch_ms));
+        tl_ckw_u32(w, ep->seq);
+        tl_ckw_i64(w, to_wall(ep->resolved, now_ms, epoch_ms));
+        tl_ckw_u32(w, ep->resends);
+        tl_ckw_f64(w, ep->value);
+        tl_ckw_cstr(w, ep->summary);
+        tl_ckw_cstr(w, ep->description);
+    }
+    tl_ckw_u64(w, sa->episode_overflowed);
+    tl_ckw_i64(w, to_wall(sa->last_growth, now_ms, epoch_ms));
+}
+
+void tl_selfalert_load(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, tl_ckr *r)
+{
+    uint32_t n = tl_ckr_u32(r);
+    if (n > 64) {
+        tl_ckr_fail(r, "implausible number of alerts about tripline itself");
+        return;
+    }
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint32_t len, slen, dlen;
+        const char *name = tl_ckr_str(r, &len, 128);
+        episode e = {0};
+        e.firing = tl_ckr_u8(r);
+        e.starts_ms = tl_ckr_i64(r);
+        e.ends_ms = tl_ckr_i64(r);
+        e.notified = to_mono(tl_ckr_i64(r), now_ms, epoch_ms);
+        e.seq = tl_ckr_u32(r);
+        e.resolved = to_mono(tl_ckr_i64(r), now_ms, epoch_ms);
+        e.resends = tl_ckr_u32(r);
+        e.value = tl_ckr_f64(r);
+        const char *summary = tl_ckr_str(r, &slen, sizeof e.summary - 1);
+        const char *description = tl_ckr_str(r, &dlen, sizeof e.description - 1);
+        if (r->bad || !sa)
+            continue;
+        for (int k = 0; k < EP_N; k++) {
+            episode *ep = &sa->ep[k];
+            if (strlen(ep->id.name) != len || memcmp(ep->id.name, name, len) != 0)
+                continue;
+            ep->firing = e.firing != 0;
+            ep->starts_ms = e.starts_ms;
+            ep->ends_ms = e.ends_ms;
+            ep->notified = e.notified;
+            ep->seq = e.seq;
+            ep->resolved = e.resolved;
+            ep->resends = e.resends;
+            ep->value = e.value;
+            memcpy(ep->summary, summary, slen);
+            ep->summary[slen] = '\0';
+            memcpy(ep->description, description, dlen);
+            ep->description[dlen] = '\0';
+        }
+    }
+    uint64_t episode_overflowed = tl_ckr_u64(r);
+    int64_t last_growth = to_mono(tl_ckr_i64(r), now_ms, epoch_ms);
+    if (!r->bad && sa) {
+        sa->episode_overflowed = episode_overflowed;
+        sa->last_growth = last_growth;
+    }
 }
 
 void tl_selfalert_destroy(tl_selfalert *sa) { tl_free(sa); }
@@ -297,7 +382,6 @@ uint32_t tl_selfalert_poll(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, c
         /* the first check: where the counters start */
         sa->next_check = now_ms + sa->interval_ms;
         sa->prev_overflowed = st->overflowed;
-        sa->last_growth = INT64_MIN;
         sa->healthy_failures = st->checkpoint_failures;
         return 0;
     }

@@ -24,9 +24,15 @@
  * checks. timestamp, starts_at and ends_at are wall-clock times.
  *
  * Identity (alert.h): fingerprint of the name and {instance}, stable across restarts and
- * machines; transition id of (fingerprint, starts_at, state, notification number). Their state
- * lives in this process only (not in checkpoints): a restart while one fires forgets it, and
- * fires again (new starts_at, same fingerprint) if the condition persists.
+ * machines; transition id of (fingerprint, starts_at, state, notification number). Their
+ * lifecycle (firing since, last notification and its number, resolution and its re-sends, the
+ * last overflow growth) is part of the checkpoint's engine section (checkpoint.h), so a restart
+ * or a standby's takeover (lease.h) goes on with it: it resolves what the previous run fired,
+ * with the same starts_at. Monotonic times are saved as wall-clock times, so the downtime
+ * counts as elapsed. The counters themselves restart at 0 with the process; the first check
+ * takes their new starting point. Limit: TriplineCheckpointFailing fires while checkpoints
+ * fail, so no checkpoint records it until they work again; a restart before that forgets it
+ * (it fires again, same fingerprint, if they still fail).
  *
  * Delivery: through output.c like every alert (idempotent producer, produced again until
  * acknowledged) with an ack of their own that no input offset waits for. Not printed with
@@ -100,6 +106,14 @@ int tl_selfalert_due(const tl_selfalert *sa, int64_t now_ms);
  * next call); returns n. 0 without reading st when no check is due. */
 uint32_t tl_selfalert_poll(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, const tl_engine_stats *st,
                            tl_alert *out);
+
+/* The checkpoint's engine section (checkpoint.h): save with the clocks as of now (monotonic
+ * and wall clock, ms); load into sa, or parse and drop when sa is NULL (checks off in this
+ * run). An alert name this build does not know is dropped. Main thread. */
+struct tl_ckw;
+struct tl_ckr;
+void tl_selfalert_save(const tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, struct tl_ckw *w);
+void tl_selfalert_load(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, struct tl_ckr *r);
 
 /* The ack the alerts are produced with. */
 tl_ack *tl_selfalert_ack(tl_selfalert *sa);

@@ -24,9 +24,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "alertlog.h"
 #include "checkpoint.h"
+#include "ckio.h"
 #include "fleet.h"
 #include "json_encode.h"
 #include "route.h"
@@ -99,7 +101,7 @@ static void write_ckpt(const char *dir, tl_program *p, side *s, int64_t wm)
 {
     char err[512] = "";
     uint64_t bytes = 0;
-    if (tl_checkpoint_write(dir, p, s->sh, NULL, s->n, wm, OFFS, 2, &bytes, err, sizeof err) != 0)
+    if (tl_checkpoint_write(dir, p, s->sh, NULL, NULL, s->n, wm, OFFS, 2, &bytes, err, sizeof err) != 0)
         fail_msg("checkpoint: %s", err);
     assert_true(bytes > 1000);
 }
@@ -108,7 +110,7 @@ static void load_ckpt(const char *dir, tl_program *p, side *s, int64_t wm)
 {
     char err[512] = "";
     tl_ckpt_info info;
-    int rc = tl_checkpoint_load(dir, p, s->sh, NULL, s->n, &info, err, sizeof err);
+    int rc = tl_checkpoint_load(dir, p, s->sh, NULL, NULL, s->n, &info, err, sizeof err);
     if (rc != 0)
         fail_msg("load: rc %d: %s", rc, err);
     assert_int_equal(info.watermark, wm);
@@ -334,9 +336,9 @@ static void test_checkpoint_traces_round_trip(void **state)
     tl_traces_stats_get(ta, &st);
     assert_true(st.open > 10); /* traces are open across the checkpoint */
     char err[512];
-    assert_int_equal(tl_checkpoint_write(dir, p, a.sh, &ta, 1, T0, OFFS, 2, NULL, err, sizeof err), 0);
+    assert_int_equal(tl_checkpoint_write(dir, p, a.sh, &ta, NULL, 1, T0, OFFS, 2, NULL, err, sizeof err), 0);
     tl_ckpt_info info;
-    if (tl_checkpoint_load(dir, p, b.sh, &tb, 1, &info, err, sizeof err) != 0)
+    if (tl_checkpoint_load(dir, p, b.sh, &tb, NULL, 1, &info, err, sizeof err) != 0)
         fail_msg("load: %s", err);
     tl_ckpt_info_fini(&info);
     tl_traces_stats sb;
@@ -391,7 +393,7 @@ static int try_load(const char *dir, tl_program *p, char *err, size_t cap)
     side b;
     side_init(&b, p, 1);
     tl_ckpt_info info;
-    int rc = tl_checkpoint_load(dir, p, b.sh, NULL, 1, &info, err, cap);
+    int rc = tl_checkpoint_load(dir, p, b.sh, NULL, NULL, 1, &info, err, cap);
     if (rc == 0)
         tl_ckpt_info_fini(&info);
     side_fini(&b);
@@ -436,17 +438,20 @@ static void test_checkpoint_refuses_unreadable_files(void **state)
     byte ^= 0x10;
     patch_file(path, st.st_size / 2, &byte, 1, -1);
     assert_int_equal(try_load(dir, p, err, sizeof err), 0);
-    /* another format version */
-    unsigned char v2[4] = {2, 0, 0, 0};
-    patch_file(path, 8, v2, 4, -1);
+    /* another format version: a newer one, and one older than the oldest still read */
+    unsigned char v3[4] = {3, 0, 0, 0}, v0[4] = {0, 0, 0, 0};
+    patch_file(path, 8, v3, 4, -1);
     assert_int_equal(try_load(dir, p, err, sizeof err), -1);
-    assert_non_null(strstr(err, "version 2; this build reads version 1"));
+    assert_non_null(strstr(err, "version 3; this build reads versions 1 to 2"));
+    patch_file(path, 8, v0, 4, -1);
+    assert_int_equal(try_load(dir, p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "version 0; this build reads versions 1 to 2"));
     /* cut short, as a crash mid-copy would leave it */
     patch_file(path, 0, NULL, 0, st.st_size / 3);
     assert_int_equal(try_load(dir, p, err, sizeof err), -1);
-    assert_non_null(strstr(err, "version 2")); /* still refused, whatever is wrong first */
-    unsigned char v1[4] = {1, 0, 0, 0};
-    patch_file(path, 8, v1, 4, -1);
+    assert_non_null(strstr(err, "version 0")); /* still refused, whatever is wrong first */
+    unsigned char v2[4] = {2, 0, 0, 0};
+    patch_file(path, 8, v2, 4, -1);
     assert_int_equal(try_load(dir, p, err, sizeof err), -1);
     assert_non_null(strstr(err, "truncated"));
     /* not a checkpoint at all */
@@ -456,6 +461,97 @@ static void test_checkpoint_refuses_unreadable_files(void **state)
     /* set aside: the next start finds none, and the refused file is kept */
     assert_int_equal(tl_checkpoint_set_aside(dir, err, sizeof err), 0);
     assert_int_equal(try_load(dir, p, err, sizeof err), 1);
+    tl_program_destroy(p);
+    rmdir_all(dir);
+    free(dir);
+}
+
+/* The engine section (format version 2): written after the traces, handed back to the
+ * caller's load, dropped when the caller has none; and a version 1 file (no section) still
+ * loads, without calling the section's load. */
+typedef struct sec_probe {
+    uint64_t saved, loaded;
+    int loads;
+} sec_probe;
+
+static void sec_save(void *ctx, tl_ckw *w)
+{
+    tl_ckw_u64(w, ((sec_probe *)ctx)->saved);
+    tl_ckw_cstr(w, "engine");
+}
+
+static void sec_load(void *ctx, tl_ckr *r)
+{
+    sec_probe *sp = ctx;
+    sp->loads++;
+    sp->loaded = tl_ckr_u64(r);
+    uint32_t n;
+    const char *t = tl_ckr_str(r, &n, 16);
+    if (n != 6 || memcmp(t, "engine", 6) != 0)
+        tl_ckr_fail(r, "wrong engine section");
+}
+
+static void test_checkpoint_engine_section_and_version_1(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/checkpoint", dir);
+    tl_program *p = tl_load_pack_with_probes(NULL);
+    side a, b;
+    side_init(&a, p, 1);
+    sec_probe sp = {.saved = 0x1234567890abcdefull};
+    tl_ckpt_section sec = {sec_save, sec_load, &sp};
+    assert_int_equal(tl_checkpoint_write(dir, p, a.sh, NULL, &sec, 1, T0, OFFS, 2, NULL, err, sizeof err), 0);
+    tl_ckpt_info info;
+    side_init(&b, p, 1);
+    if (tl_checkpoint_load(dir, p, b.sh, NULL, &sec, 1, &info, err, sizeof err) != 0)
+        fail_msg("load: %s", err);
+    tl_ckpt_info_fini(&info);
+    side_fini(&b);
+    assert_int_equal(sp.loads, 1);
+    assert_true(sp.loaded == sp.saved);
+    assert_int_equal(try_load(dir, p, err, sizeof err), 0); /* no section to load into: dropped */
+
+    /* version 1: what this build writes without a section, minus the section's presence byte */
+    assert_int_equal(tl_checkpoint_write(dir, p, a.sh, NULL, NULL, 1, T0, OFFS, 2, NULL, err, sizeof err), 0);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static unsigned char buf[1 << 20];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_true(len > 40 && len < sizeof buf);
+    assert_int_equal(buf[len - 17], 0); /* no section */
+    memmove(buf + len - 17, buf + len - 16, 16);
+    len--;
+    buf[8] = 1;
+    uint64_t h = XXH3_64bits(buf, len - 8);
+    for (int i = 0; i < 8; i++)
+        buf[len - 8 + (size_t)i] = (unsigned char)(h >> (8 * i));
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+    side_init(&b, p, 1);
+    if (tl_checkpoint_load(dir, p, b.sh, NULL, &sec, 1, &info, err, sizeof err) != 0)
+        fail_msg("a version 1 checkpoint: %s", err);
+    assert_int_equal(info.noffs, 2);
+    assert_int_equal(info.offs[0].offset, 1234);
+    tl_ckpt_info_fini(&info);
+    side_fini(&b);
+    assert_int_equal(sp.loads, 1); /* not called: a version 1 file has no engine section */
+    /* the same bytes marked version 2 lack the presence byte: refused, not misread */
+    buf[8] = 2;
+    h = XXH3_64bits(buf, len - 8);
+    for (int i = 0; i < 8; i++)
+        buf[len - 8 + (size_t)i] = (unsigned char)(h >> (8 * i));
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+    assert_int_equal(try_load(dir, p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "malformed"));
+    side_fini(&a);
     tl_program_destroy(p);
     rmdir_all(dir);
     free(dir);
@@ -475,13 +571,13 @@ static void test_checkpoint_disk_full_keeps_previous(void **state)
     assert_int_equal(symlink("/dev/full", tmp), 0);
     side a;
     side_init(&a, p, 1);
-    assert_int_equal(tl_checkpoint_write(dir, p, a.sh, NULL, 1, wm + 1000, OFFS, 2, NULL, err, sizeof err), -1);
+    assert_int_equal(tl_checkpoint_write(dir, p, a.sh, NULL, NULL, 1, wm + 1000, OFFS, 2, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "No space left on device"));
     unlink(tmp); /* the failed write removed its temporary file; here, a symlink */
     load_ckpt(dir, p, &a, wm); /* the previous one, with its watermark */
     side_fini(&a);
     side_init(&a, p, 1);
-    assert_int_equal(tl_checkpoint_write(dir, p, a.sh, NULL, 1, wm + 1000, OFFS, 2, NULL, err, sizeof err), 0);
+    assert_int_equal(tl_checkpoint_write(dir, p, a.sh, NULL, NULL, 1, wm + 1000, OFFS, 2, NULL, err, sizeof err), 0);
     side_fini(&a);
     side_init(&a, p, 1);
     load_ckpt(dir, p, &a, wm + 1000);
@@ -500,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_traces_round_trip),
         cmocka_unit_test(test_checkpoint_refuses_unreadable_files),
         cmocka_unit_test(test_checkpoint_disk_full_keeps_previous),
+        cmocka_unit_test(test_checkpoint_engine_section_and_version_1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

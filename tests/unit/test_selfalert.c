@@ -11,11 +11,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "ckio.h"
 #include "selfalert.h"
 
 #define EPOCH 1800000000000LL /* wall clock at monotonic time 0 */
@@ -355,6 +357,94 @@ static void test_selfalert_identity_stable(void **state)
     assert_true(id.fp == f);
 }
 
+/* Save through the checkpoint's byte writer and load into a new instance (a restart) at the
+ * given clocks: monotonic `now` of the new process, wall clock `epoch`. */
+static tl_selfalert *restart(tl_config *c, const tl_selfalert *sa, int64_t save_m, int64_t load_now_ms,
+                             int64_t load_epoch_ms)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    tl_ckw w;
+    assert_int_equal(tl_ckw_init(&w, f), 0);
+    tl_selfalert_save(sa, save_m * MINUTE, EPOCH + save_m * MINUTE, &w);
+    assert_int_equal(w.err, 0);
+    tl_ckw_fini(&w);
+    long len = ftell(f);
+    assert_true(len > 0);
+    char *buf = tl_malloc((size_t)len);
+    rewind(f);
+    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    tl_selfalert *b = tl_selfalert_new(c, NULL);
+    tl_ckr r;
+    tl_ckr_init(&r, buf, (size_t)len);
+    tl_selfalert_load(b, load_now_ms, load_epoch_ms, &r);
+    assert_false(r.bad);
+    assert_int_equal(r.pos, r.n);
+    tl_ckr_init(&r, buf, (size_t)len - 1); /* cut short: reported, not crashed */
+    tl_selfalert_load(NULL, load_now_ms, load_epoch_ms, &r);
+    assert_true(r.bad);
+    tl_ckr_init(&r, buf, (size_t)len); /* checks off in the new run: parsed and dropped */
+    tl_selfalert_load(NULL, load_now_ms, load_epoch_ms, &r);
+    assert_false(r.bad);
+    tl_free(buf);
+    return b;
+}
+
+/* The lifecycle survives a restart (checkpoint engine section): an overflow and a checkpoint
+ * alert firing when the process stopped are resolved by the next process with the same
+ * starts_at and transition identity, the overflow only once quiet for ten checks counted from
+ * its last growth before the restart (the downtime counts); without the saved state the new
+ * process would never resolve them. */
+static void test_selfalert_state_survives_restart(void **state)
+{
+    (void)state;
+    tl_config c;
+    tl_selfalert *sa = make(&c, "g", MINUTE, 0);
+    tl_engine_stats st;
+    memset(&st, 0, sizeof st);
+    tl_alert out[TL_SELFALERT_MAX];
+    assert_int_equal(at(sa, 0, &st, out), 0);
+    st.overflowed = 10;
+    st.degraded = 1;
+    st.checkpoint_failures = 3;
+    assert_int_equal(at(sa, 1, &st, out), 2); /* both fire at minute 1 */
+    int64_t starts = out[0].starts_at_ms;
+    assert_int_equal(starts, EPOCH + MINUTE);
+    /* the process stops at minute 3 and the next one starts 2 minutes later (wall clock minute
+     * 5), its monotonic clock at 0 */
+    tl_selfalert *b = restart(&c, sa, 3, 0, EPOCH + 5 * MINUTE);
+    assert_true(tl_selfalert_firing(b, TL_SELF_OVERFLOW_ALERT));
+    assert_true(tl_selfalert_firing(b, TL_SELF_CHECKPOINT_ALERT));
+    tl_engine_stats fresh; /* the counters restart at 0 with the process */
+    memset(&fresh, 0, sizeof fresh);
+    assert_int_equal(tl_selfalert_poll(b, 0, EPOCH + 5 * MINUTE, &fresh, out), 0); /* starting point */
+    /* minute 6: checkpoints work: the checkpoint alert resolves, same episode */
+    assert_int_equal(tl_selfalert_poll(b, MINUTE, EPOCH + 6 * MINUTE, &fresh, out), 1);
+    assert_string_equal(out[0].alert, TL_SELF_CHECKPOINT_ALERT);
+    assert_int_equal(out[0].state, TL_ALERT_RESOLVED);
+    assert_int_equal(out[0].starts_at_ms, starts);
+    expect_identity(&out[0], TL_SELF_CHECKPOINT_ALERT, "g");
+    /* the overflow last grew at minute 1: quiet for ten checks at minute 11 (wall clock) */
+    for (int64_t m = 7; m < 11; m++)
+        assert_int_equal(tl_selfalert_poll(b, (m - 5) * MINUTE, EPOCH + m * MINUTE, &fresh, out), 0);
+    char resolved_id[sizeof out[0].transition_id];
+    memcpy(resolved_id, out[0].transition_id, sizeof resolved_id);
+    /* (minute 11 is also the first re-send of the checkpoint alert's resolution) */
+    assert_int_equal(tl_selfalert_poll(b, 6 * MINUTE, EPOCH + 11 * MINUTE, &fresh, out), 2);
+    assert_string_equal(out[0].alert, TL_SELF_OVERFLOW_ALERT);
+    assert_int_equal(out[0].state, TL_ALERT_RESOLVED);
+    assert_int_equal(out[0].starts_at_ms, starts);
+    expect_identity(&out[0], TL_SELF_OVERFLOW_ALERT, "g");
+    assert_string_equal(out[1].alert, TL_SELF_CHECKPOINT_ALERT);
+    assert_int_equal(out[1].resend, 1);
+    assert_string_equal(out[1].transition_id, resolved_id);
+    assert_false(tl_selfalert_firing(b, TL_SELF_OVERFLOW_ALERT));
+    tl_selfalert_destroy(b);
+    tl_selfalert_destroy(sa);
+    tl_config_fini(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_selfalert_renotify_resend_and_new_episode),
         cmocka_unit_test(test_selfalert_checkpoint_failing),
         cmocka_unit_test(test_selfalert_identity_stable),
+        cmocka_unit_test(test_selfalert_state_survives_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
