@@ -198,6 +198,7 @@ struct tl_engine {
     size_t ck_noffs;
     int64_t next_ckpt;
     _Atomic uint64_t checkpoints, checkpoint_failures, checkpoint_bytes;
+    _Atomic uint64_t input_gaps, input_gap_messages; /* check_input_gaps */
     _Atomic int64_t checkpoint_ms;
     _Atomic int degraded;
     int stopped; /* the workers have exited (tl_engine_run returned) */
@@ -1384,6 +1385,49 @@ static void do_reload(tl_engine *e)
     tl_log(TL_LOG_INFO, "reloaded rules: %u rules; unchanged rules kept their windows and state", np->nrules);
 }
 
+/* Input deleted before it was read: retention ran ahead of a stopped (or long lagging) engine,
+ * so the offset a partition resumes at (the checkpoint's, else the group's committed one) is
+ * below the oldest retained. librdkafka would silently reset to the earliest retained offset
+ * (auto.offset.reset); instead the gap is counted (input_gaps, input_gap_messages), logged as
+ * an error with its extent, and raised as TriplineInputGap (selfalert.h), and the partition
+ * starts explicitly at the oldest retained offset. Alerts for the deleted span may be missing,
+ * and windows restored from the checkpoint lack it. At assignment only (network calls on the
+ * main thread); a gap while running (the consumer lagging behind retention) is reset by
+ * librdkafka and logged by it ("OFFSET: offset reset"), not counted here. */
+static void check_input_gaps(tl_engine *e, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    if (rd_kafka_committed(rk, committed, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(committed);
+        committed = NULL;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t off = tp->offset >= 0 ? tp->offset : committed ? committed->elems[i].offset : -1;
+        if (off < 0)
+            continue; /* nothing read from it yet: auto.offset.reset decides */
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t qe = rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi, 5000);
+        if (qe) {
+            tl_log(TL_LOG_WARN, "%s [%d]: cannot check for an input gap: %s", tp->topic, (int)tp->partition,
+                   rd_kafka_err2str(qe));
+            continue;
+        }
+        if (off >= lo)
+            continue;
+        atomic_fetch_add(&e->input_gaps, 1);
+        atomic_fetch_add(&e->input_gap_messages, (uint64_t)(lo - off));
+        tl_log(TL_LOG_ERROR,
+               "input gap: %s [%d] resumes at offset %lld (%s) but the oldest retained is %lld: %lld messages were "
+               "deleted before they were read; alerts for them may be missing. Reading on from %lld",
+               tp->topic, (int)tp->partition, (long long)off, tp->offset >= 0 ? "checkpoint" : "committed",
+               (long long)lo, (long long)(lo - off), (long long)lo);
+        tp->offset = lo;
+    }
+    if (committed)
+        rd_kafka_topic_partition_list_destroy(committed);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
@@ -1400,6 +1444,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         }
         if (resumed)
             tl_log(TL_LOG_INFO, "%d partitions resume at their checkpointed offsets", resumed);
+        check_input_gaps(e, rk, parts);
         hold_workers(e);
         post_parts(e, parts);
         rd_kafka_assign(rk, parts);
@@ -1611,6 +1656,8 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
     s->checkpoint_bytes = atomic_load(&e->checkpoint_bytes);
     s->degraded = atomic_load(&e->degraded);
     s->partitions = atomic_load(&e->assigned);
+    s->input_gaps = atomic_load(&e->input_gaps);
+    s->input_gap_messages = atomic_load(&e->input_gap_messages);
 }
 
 static void print_stats(tl_engine *e)
@@ -1622,11 +1669,12 @@ static void print_stats(tl_engine *e)
         tl_time_format_rfc3339(s.watermark, wm, sizeof wm);
     tl_log(TL_LOG_INFO,
            "stats: messages=%llu events=%llu malformed=%llu late=%llu held_back=%llu series=%llu overflowed=%llu "
-           "capped=%llu alerts=%llu acked=%llu retries=%llu watermark=%s",
+           "capped=%llu alerts=%llu acked=%llu retries=%llu gap_lost=%llu watermark=%s",
            (unsigned long long)s.messages, (unsigned long long)s.events, (unsigned long long)s.malformed,
            (unsigned long long)s.late, (unsigned long long)s.holds, (unsigned long long)s.series, (unsigned long long)s.overflowed,
            (unsigned long long)s.capped,
-           (unsigned long long)s.alerts, (unsigned long long)s.alerts_acked, (unsigned long long)s.delivery_retries, wm);
+           (unsigned long long)s.alerts, (unsigned long long)s.alerts_acked, (unsigned long long)s.delivery_retries,
+           (unsigned long long)s.input_gap_messages, wm);
     if (e->cfg->state_dir)
         tl_log(s.degraded ? TL_LOG_WARN : TL_LOG_INFO,
                "state: checkpoints=%llu failures=%llu last_pause_ms=%lld last_bytes=%llu%s", (unsigned long long)s.checkpoints,

@@ -50,6 +50,8 @@ typedef struct tl_engine_stats {
     int degraded;                 /* the last checkpoint attempt failed: state is not being saved */
     int64_t watermark;      /* event time, ms */
     int partitions;         /* input partitions currently assigned to this instance */
+    uint64_t input_gaps;          /* partitions found resuming below the oldest retained offset */
+    uint64_t input_gap_messages;  /* ... the messages deleted before they were read */
 } tl_engine_stats;
 
 /* The librdkafka consumer properties the engine sets before the user's (-X, config), so that

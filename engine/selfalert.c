@@ -6,8 +6,9 @@
  * decides one step per alert, so one check sends at most one notification of each.
  *
  * Invariants: `next_check` is the monotonic time the next check is due (INT64_MIN before the
- * first); `prev_overflowed` is the counter at the previous check and `last_growth` the
- * monotonic time of the last check that saw it grow; `healthy_failures` is checkpoint_failures
+ * first); for the kinds that fire on a counter's growth, an episode's `prev` is the counter at
+ * the previous check and `last_growth` the monotonic time of the last check that saw it grow;
+ * `healthy_failures` is checkpoint_failures
  * at the last check that saw checkpoints healthy. An episode's `resolved` is the monotonic time
  * of its resolution while a re-send may still be due, INT64_MIN otherwise.
  */
@@ -76,11 +77,15 @@ typedef struct episode {
     int64_t resolved;           /* monotonic: the resolution, while a re-send may be due */
     uint32_t resends;           /* re-sends of the resolved notification so far */
     double value;               /* of the last notification (a re-send repeats it) */
+    /* the kinds that fire on a counter's growth (overflow, input gap) */
+    uint64_t prev;              /* the counter at the previous check */
+    uint64_t total;             /* its growth during the current or last episode */
+    int64_t last_growth;        /* monotonic; INT64_MIN: none yet */
     char summary[640];
     char description[1024];
 } episode;
 
-enum { EP_OVERFLOW, EP_CHECKPOINT, EP_N };
+enum { EP_OVERFLOW, EP_CHECKPOINT, EP_GAP, EP_N };
 
 struct tl_selfalert {
     tl_output *out;
@@ -88,8 +93,6 @@ struct tl_selfalert {
     int64_t interval_ms, quiet_ms, renotify_ms, resend_for_ms, resend_every_ms;
     int64_t next_check; /* monotonic */
     uint64_t max_series, max_series_total;
-    uint64_t prev_overflowed, episode_overflowed;
-    int64_t last_growth;
     uint64_t healthy_failures;
     char state_dir[256];
     char every[32]; /* the interval, as text */
@@ -103,6 +106,14 @@ static const char overflow_runbook[] =
     "those events out, or drop the label from group_by; raise limits.max_series / "
     "limits.max_series_total only if the cardinality is legitimate and memory allows (tripline check "
     "prints the memory per series). See docs/OPERATIONS.md, Bad input: Cardinality.";
+
+static const char gap_runbook[] =
+    "Input was deleted by the topic's retention before tripline read it: it was stopped, or lagged, for "
+    "longer than the input topic keeps data. The log line 'input gap: ...' names each partition, the offset "
+    "it should have resumed at and how many messages are gone. Alerts for that span may be missing and "
+    "windows lack it: look at the span in your other telemetry. Then keep tripline running (ha.mode: "
+    "standby), alert on its consumer lag, or raise the input topic's retention.ms above the longest "
+    "outage you plan for. See docs/OPERATIONS.md, Delivery guarantees.";
 
 static const char checkpoint_runbook[] =
     "Checkpoints fail: the write to state.dir (disk full, permissions, I/O errors) or, with "
@@ -139,6 +150,7 @@ tl_selfalert *tl_selfalert_new(const tl_config *cfg, tl_output *out)
     } kinds[EP_N] = {
         [EP_OVERFLOW] = {TL_SELF_OVERFLOW_ALERT, "warning", "overflowed", overflow_runbook},
         [EP_CHECKPOINT] = {TL_SELF_CHECKPOINT_ALERT, "critical", "checkpoint_failures", checkpoint_runbook},
+        [EP_GAP] = {TL_SELF_GAP_ALERT, "critical", "input_gap_messages", gap_runbook},
     };
     for (int k = 0; k < EP_N; k++) {
         episode *ep = &sa->ep[k];
@@ -147,8 +159,8 @@ tl_selfalert *tl_selfalert_new(const tl_config *cfg, tl_output *out)
         ep->metric = kinds[k].metric;
         ep->runbook = kinds[k].runbook;
         ep->resolved = INT64_MIN;
+        ep->last_growth = INT64_MIN;
     }
-    sa->last_growth = INT64_MIN;
     return sa;
 }
 
@@ -181,9 +193,9 @@ void tl_selfalert_save(const tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms,
         tl_ckw_f64(w, ep->value);
         tl_ckw_cstr(w, ep->summary);
         tl_ckw_cstr(w, ep->description);
+        tl_ckw_u64(w, ep->total);
+        tl_ckw_i64(w, to_wall(ep->last_growth, now_ms, epoch_ms));
     }
-    tl_ckw_u64(w, sa->episode_overflowed);
-    tl_ckw_i64(w, to_wall(sa->last_growth, now_ms, epoch_ms));
 }
 
 void tl_selfalert_load(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, tl_ckr *r)
@@ -207,6 +219,8 @@ void tl_selfalert_load(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, tl_ck
         e.value = tl_ckr_f64(r);
         const char *summary = tl_ckr_str(r, &slen, sizeof e.summary - 1);
         const char *description = tl_ckr_str(r, &dlen, sizeof e.description - 1);
+        e.total = tl_ckr_u64(r);
+        e.last_growth = to_mono(tl_ckr_i64(r), now_ms, epoch_ms);
         if (r->bad || !sa)
             continue;
         for (int k = 0; k < EP_N; k++) {
@@ -225,13 +239,9 @@ void tl_selfalert_load(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, tl_ck
             ep->summary[slen] = '\0';
             memcpy(ep->description, description, dlen);
             ep->description[dlen] = '\0';
+            ep->total = e.total;
+            ep->last_growth = e.last_growth;
         }
-    }
-    uint64_t episode_overflowed = tl_ckr_u64(r);
-    int64_t last_growth = to_mono(tl_ckr_i64(r), now_ms, epoch_ms);
-    if (!r->bad && sa) {
-        sa->episode_overflowed = episode_overflowed;
-        sa->last_growth = last_growth;
     }
 }
 
@@ -285,7 +295,7 @@ static void render_overflow(tl_selfalert *sa, episode *ep, const tl_engine_stats
         snprintf(ep->summary, sizeof ep->summary,
                  "tripline (group %s): nothing folded into overflow series for %s (%llu contributions "
                  "in this episode)",
-                 g, quiet, (unsigned long long)sa->episode_overflowed);
+                 g, quiet, (unsigned long long)ep->total);
     snprintf(ep->description, sizeof ep->description,
              "On host %s (pid %ld), consumer group %s: series beyond the caps are folded into one "
              "__overflow__ series per group-by set and worker, so rules see those label combinations "
@@ -313,6 +323,29 @@ static void render_checkpoint(tl_selfalert *sa, episode *ep, const tl_engine_sta
              "the log has the reason ('degraded: ...').",
              ep->id.host, (long)getpid(), g, (unsigned long long)st->checkpoint_failures,
              (unsigned long long)st->checkpoints);
+}
+
+static void render_gap(tl_selfalert *sa, episode *ep, const tl_engine_stats *st)
+{
+    const char *g = ep->id.instance;
+    char quiet[32];
+    tl_duration_format(sa->quiet_ms, quiet, sizeof quiet);
+    if (ep->firing)
+        snprintf(ep->summary, sizeof ep->summary,
+                 "tripline (group %s): %.0f input messages were deleted by retention before they were read; "
+                 "alerts for them may be missing",
+                 g, ep->value);
+    else
+        snprintf(ep->summary, sizeof ep->summary,
+                 "tripline (group %s): no new input gap for %s (%llu messages lost in this episode)", g, quiet,
+                 (unsigned long long)ep->total);
+    snprintf(ep->description, sizeof ep->description,
+             "On host %s (pid %ld), consumer group %s: %llu partitions resumed below their oldest retained offset "
+             "since the start, %llu messages skipped in all. The log lines 'input gap: ...' name the partitions "
+             "and offsets. Checked every %s; resolves after %s without a new gap.",
+             ep->id.host, (long)getpid(), g, (unsigned long long)st->input_gaps,
+             (unsigned long long)st->input_gap_messages, sa->every, quiet);
+    (void)sa;
 }
 
 typedef void (*render_fn)(tl_selfalert *sa, episode *ep, const tl_engine_stats *st);
@@ -373,6 +406,23 @@ static int step(tl_selfalert *sa, episode *ep, int cond, int clear, double value
     return 0;
 }
 
+/* A kind that fires on the growth of `counter` since the previous check (value: the growth)
+ * and resolves after quiet_ms without growth. */
+static uint32_t step_growth(tl_selfalert *sa, episode *ep, uint64_t counter, int64_t now, int64_t epoch,
+                            const tl_engine_stats *st, render_fn render, tl_alert *a)
+{
+    uint64_t grew = counter > ep->prev ? counter - ep->prev : 0;
+    ep->prev = counter;
+    if (grew) {
+        ep->last_growth = now;
+        if (!ep->firing)
+            ep->total = 0;
+        ep->total += grew;
+    }
+    int quiet = !grew && (ep->last_growth == INT64_MIN || now - ep->last_growth >= sa->quiet_ms);
+    return (uint32_t)step(sa, ep, grew > 0, quiet, (double)grew, now, epoch, st, render, a);
+}
+
 uint32_t tl_selfalert_poll(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, const tl_engine_stats *st,
                            tl_alert *out)
 {
@@ -381,7 +431,9 @@ uint32_t tl_selfalert_poll(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, c
     if (sa->next_check == INT64_MIN) {
         /* the first check: where the counters start */
         sa->next_check = now_ms + sa->interval_ms;
-        sa->prev_overflowed = st->overflowed;
+        sa->ep[EP_OVERFLOW].prev = st->overflowed;
+        /* not the gap counter: gaps are found at the first assignment, which may come before the
+         * first check, and every one must be raised (its prev stays 0) */
         sa->healthy_failures = st->checkpoint_failures;
         return 0;
     }
@@ -390,18 +442,8 @@ uint32_t tl_selfalert_poll(tl_selfalert *sa, int64_t now_ms, int64_t epoch_ms, c
         sa->next_check = now_ms + sa->interval_ms;
 
     uint32_t n = 0;
-    /* cardinality: growth of `overflowed` since the previous check */
-    uint64_t grew = st->overflowed > sa->prev_overflowed ? st->overflowed - sa->prev_overflowed : 0;
-    sa->prev_overflowed = st->overflowed;
-    if (grew) {
-        sa->last_growth = now_ms;
-        if (!sa->ep[EP_OVERFLOW].firing)
-            sa->episode_overflowed = 0;
-        sa->episode_overflowed += grew;
-    }
-    int quiet = !grew && (sa->last_growth == INT64_MIN || now_ms - sa->last_growth >= sa->quiet_ms);
-    n += (uint32_t)step(sa, &sa->ep[EP_OVERFLOW], grew > 0, quiet, (double)grew, now_ms, epoch_ms, st,
-                        render_overflow, &out[n]);
+    n += step_growth(sa, &sa->ep[EP_OVERFLOW], st->overflowed, now_ms, epoch_ms, st, render_overflow, &out[n]);
+    n += step_growth(sa, &sa->ep[EP_GAP], st->input_gap_messages, now_ms, epoch_ms, st, render_gap, &out[n]);
     /* checkpoints: the engine's `degraded` flag */
     if (!st->degraded)
         sa->healthy_failures = st->checkpoint_failures;

@@ -16,6 +16,10 @@
  *    checkpoint failed: its local write, or its copy to the state topic with state.store:
  *    kafka); value = failed attempts since the last check that saw it healthy. Resolves at the
  *    first check that sees it cleared.
+ *  - TriplineInputGap (critical): fires at a check that sees `input_gap_messages` (input
+ *    deleted by retention before it was read, found when partitions are assigned: engine.c
+ *    check_input_gaps) grown since the previous check (from 0: a gap found before the first
+ *    check counts); value = that growth. Resolves like the overflow alert.
  * Checks run every cfg->self_check_ms of wall clock (alerts.self_check_interval, default 1m,
  * 0 = off; the first one takes the counters' starting point). While firing, an alert is sent
  * again every cfg->renotify_ms (a new notification, as a rule alert's re-notification); a
@@ -58,8 +62,9 @@
 
 #define TL_SELF_OVERFLOW_ALERT "TriplineCardinalityOverflow"
 #define TL_SELF_CHECKPOINT_ALERT "TriplineCheckpointFailing"
+#define TL_SELF_GAP_ALERT "TriplineInputGap"
 #define TL_SELF_QUIET_CHECKS 10 /* overflow resolves after this many checks without growth */
-#define TL_SELFALERT_MAX 2      /* alerts one check can produce (one per kind) */
+#define TL_SELFALERT_MAX 3      /* alerts one check can produce (one per kind) */
 
 /* ---- shared by every alert about tripline itself (heartbeat.c, selfalert.c) ------------------ */
 

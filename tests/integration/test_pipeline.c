@@ -5,9 +5,11 @@
  * consumer group with --exit-at-end; the alerts and dead-letter topics are read back with a
  * separate consumer. Checks: alert fields and values, fire then resolve, dead letters with
  * their context headers, nothing else lost, offsets committed to the end, the same
- * transitions with 1 and 2 worker threads, delivery through injected broker errors, the
- * re-send of the resolved notification (same transition_id), the heartbeat alert, and the
- * alerts about tripline itself (cardinality overflow, failing checkpoints).
+ * transitions with 1 and 2 worker threads, delivery through injected broker errors, commits
+ * through injected commit errors while partition leaders and the group coordinator move
+ * (three brokers, mid-run), the re-send of the resolved notification (same transition_id),
+ * the heartbeat alert, and the alerts about tripline itself (cardinality overflow, failing
+ * checkpoints).
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -74,14 +77,15 @@ static char *rules_file(char *path, size_t cap)
 }
 
 /* 16 minutes of event time, one get_order_status call every 250 ms: 30% errors during the
- * first 6 minutes, then healthy. Every third event is framed Avro, the rest JSON. */
-static void produce_events(fixture *fx, int with_malformed)
+ * first 6 minutes, then healthy. Every third event is framed Avro, the rest JSON.
+ * produce_range() writes the events of [from, to) of those 16 minutes with producer p and
+ * waits until they are acknowledged, so a test can feed them in phases; the events are the
+ * same whatever the phases. */
+static void produce_range(fixture *fx, rd_kafka_t *p, int with_malformed, int64_t from, int64_t to)
 {
-    rd_kafka_t *p = tl_kt_producer(fx->mock.bootstraps);
-    assert_non_null(p);
     char buf[4096], trace[40];
-    uint64_t i = 0;
-    for (int64_t ts = T0; ts < T0 + 16 * MIN; ts += 250, i++) {
+    uint64_t i = (uint64_t)((from - T0) / 250);
+    for (int64_t ts = from; ts < to; ts += 250, i++) {
         int err = ts < T0 + 6 * MIN && i % 10 < 3;
         tl_event ev;
         tl_event_reset(&ev);
@@ -108,6 +112,14 @@ static void produce_events(fixture *fx, int with_malformed)
             fx->malformed++;
         }
     }
+    assert_int_equal(rd_kafka_flush(p, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+static void produce_events(fixture *fx, int with_malformed)
+{
+    rd_kafka_t *p = tl_kt_producer(fx->mock.bootstraps);
+    assert_non_null(p);
+    produce_range(fx, p, with_malformed, T0, T0 + 16 * MIN);
     tl_kt_flush_destroy(p);
 }
 
@@ -520,6 +532,274 @@ static void test_pipeline_broker_down_past_message_timeout(void **state)
     tl_config_fini(&cfg);
 }
 
+/* Fault 3: commit errors and leader moves while the engine runs. Three brokers; the input,
+ * the alerts topic and the group's coordinator start on broker 1. The 16 minutes of input
+ * arrive in three phases while one engine runs (no --exit-at-end), the faults between them:
+ *  - after phase A (which fires the alert): the coordinator's next four OffsetCommits fail
+ *    (REQUEST_TIMED_OUT, NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, dropped connection); the
+ *    alerts topic's leaders move to broker 2, whose next two Produce requests fail
+ *    (REQUEST_TIMED_OUT, dropped connection). Phase B resolves the alert; its offsets must
+ *    get committed through those errors.
+ *  - then the coordinator moves to broker 3, whose next three OffsetCommits fail
+ *    (REQUEST_TIMED_OUT, dropped connection, NOT_COORDINATOR), and the alerts leaders move on
+ *    to broker 3 (NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT on its next two Produce
+ *    requests). Once the engine heartbeats broker 3, phase C (the resolved notification's
+ *    re-send) is written, and the input's leaders move to broker 2 while the engine reads it
+ *    (NOT_LEADER_FOR_PARTITION, dropped connection on broker 2's first two Fetch requests).
+ * The error stacks are per broker and request type, and an entry goes only when such a
+ * request reaches that broker: an empty stack proves that the engine's commits (produces,
+ * fetches) met those errors there. Still running, the engine must then have committed the
+ * input to its end; in the end it has decoded every event exactly once (no rebalance, no
+ * rewind, nothing late), and the alerts topic holds the three alerts of a fault-free run
+ * (fire, resolve, re-send), each once. (The mock appends nothing for a Produce it fails, so
+ * librdkafka's retries cannot duplicate here; the count guards the engine's own paths.)
+ * --eof-grace (and --idle-timeout above it) keep a partition at its end holding the
+ * watermark through the pauses between phases, a few seconds each (as through a live
+ * producer's pauses), so no event is late whichever partition the next phase reaches first,
+ * and the alerts are those of one pass over the whole input. */
+#define FAULT_GROUP "g-faults"
+
+enum { API_PRODUCE = 0, API_FETCH = 1, API_OFFSET_COMMIT = 8, API_HEARTBEAT = 12 };
+
+static int setup_three_brokers(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    char err[256];
+    assert_int_equal(tl_mock_start(&fx->mock, 3, err, sizeof err), 0);
+    rd_kafka_mock_cluster_t *mc = fx->mock.mc;
+    assert_int_equal(tl_mock_topic(&fx->mock, "traces", 4), 0);
+    assert_int_equal(tl_mock_topic(&fx->mock, "alerts", 2), 0);
+    assert_int_equal(tl_mock_topic(&fx->mock, "dlq", 1), 0);
+    /* everything on broker 1 to begin with, so that each move is a real change of broker */
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "traces", p, 1), 0);
+    for (int p = 0; p < 2; p++)
+        assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "alerts", p, 1), 0);
+    assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "dlq", 0, 1), 0);
+    assert_int_equal(rd_kafka_mock_coordinator_set(mc, "group", FAULT_GROUP, 1), 0);
+    rules_file(fx->rules_path, sizeof fx->rules_path);
+    *state = fx;
+    return 0;
+}
+
+/* Injected errors of request type `api` still waiting on `broker`. */
+static size_t errors_left(fixture *fx, int32_t broker, int16_t api)
+{
+    size_t n = 0;
+    assert_int_equal(rd_kafka_mock_broker_error_stack_cnt(fx->mock.mc, broker, api, &n), 0);
+    return n;
+}
+
+typedef struct fault_run {
+    fixture *fx;
+    tl_engine *e;
+    tl_engine_stats st; /* as of the last poll */
+    uint64_t events;    /* decoded events to wait for */
+    uint64_t acked;     /* acknowledged alerts to wait for */
+    int64_t committed, end;
+} fault_run;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Poll the running engine every 50 ms until done(r) holds (1) or `ms` have passed (0). */
+static int wait_run(fault_run *r, int64_t ms, int (*done)(fault_run *))
+{
+    int64_t start = mono_ms();
+    for (int64_t end = start + ms;;) {
+        tl_engine_stats_get(r->e, &r->st);
+        if (done(r)) {
+            if (getenv("TL_DUMP"))
+                fprintf(stderr, "waited %lld ms\n", (long long)(mono_ms() - start));
+            return 1;
+        }
+        if (mono_ms() > end)
+            return 0;
+        usleep(50000);
+    }
+}
+
+static int phase_read(fault_run *r) { return r->st.events >= r->events && r->st.alerts_acked >= r->acked; }
+
+/* The group's committed offsets are at the end of the input (asks the coordinator). */
+static int committed_to_end(fault_run *r)
+{
+    tl_kt_committed(r->fx->mock.bootstraps, FAULT_GROUP, "traces", 4, &r->committed, &r->end);
+    return r->committed == r->end;
+}
+
+static int first_errors_met(fault_run *r)
+{
+    return phase_read(r) && !errors_left(r->fx, 1, API_OFFSET_COMMIT) && !errors_left(r->fx, 2, API_PRODUCE) &&
+           committed_to_end(r);
+}
+
+static int coordinator_found(fault_run *r) { return !errors_left(r->fx, 3, API_HEARTBEAT); }
+
+/* What a stage that timed out was waiting for, taken before the engine stops (its final
+ * commit would change the picture). */
+static void describe_wait(fault_run *r, const char *stage, char *out, size_t cap)
+{
+    fixture *fx = r->fx;
+    tl_kt_committed(fx->mock.bootstraps, FAULT_GROUP, "traces", 4, &r->committed, &r->end);
+    snprintf(out, cap,
+             "timed out waiting for: %s. Events %llu of %llu, alerts acknowledged %llu of %llu; injected requests "
+             "left: commit@1 %zu produce@2 %zu heartbeat@3 %zu commit@3 %zu produce@3 %zu fetch@2 %zu; "
+             "committed %lld of %lld",
+             stage, (unsigned long long)r->st.events, (unsigned long long)r->events,
+             (unsigned long long)r->st.alerts_acked, (unsigned long long)r->acked,
+             errors_left(fx, 1, API_OFFSET_COMMIT), errors_left(fx, 2, API_PRODUCE), errors_left(fx, 3, API_HEARTBEAT),
+             errors_left(fx, 3, API_OFFSET_COMMIT), errors_left(fx, 3, API_PRODUCE), errors_left(fx, 2, API_FETCH),
+             (long long)r->committed, (long long)r->end);
+}
+
+static int recovered(fault_run *r)
+{
+    return phase_read(r) && !errors_left(r->fx, 3, API_OFFSET_COMMIT) && !errors_left(r->fx, 3, API_PRODUCE) &&
+           !errors_left(r->fx, 2, API_FETCH) && committed_to_end(r);
+}
+
+static void test_pipeline_commit_errors_and_leader_change(void **state)
+{
+    fixture *fx = *state;
+    rd_kafka_mock_cluster_t *mc = fx->mock.mc;
+    rd_kafka_t *in = tl_kt_producer(fx->mock.bootstraps);
+    assert_non_null(in);
+    produce_range(fx, in, 0, T0, T0 + 5 * MIN); /* phase A */
+
+    tl_config cfg;
+    char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", FAULT_GROUP, "--input", "traces", "--output",
+                    "alerts", "--dlq", "dlq", "--rules", fx->rules_path, "--threads", "2", "--no-print-alerts",
+                    "--eof-grace", "20s", "--idle-timeout", "30s", "-X", "log_level=3", "-X",
+                    "heartbeat.interval.ms=500"};
+    tl_program *prog;
+    tl_engine *e = new_engine(&cfg, &prog, (int)(sizeof argv / sizeof argv[0]), argv);
+    runner r = {.e = e};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+    fault_run fr = {.fx = fx, .e = e, .events = fx->valid, .acked = 1};
+    const char *stage = NULL;
+    do {
+        if (!wait_run(&fr, 20000, phase_read)) {
+            stage = "phase A read, alert fired";
+            break;
+        }
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             mc, 1, API_OFFSET_COMMIT, 4, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0,
+                             RD_KAFKA_RESP_ERR_NOT_COORDINATOR, 0, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, 0,
+                             RD_KAFKA_RESP_ERR__TRANSPORT, 0),
+                         0);
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(mc, 2, API_PRODUCE, 2,
+                                                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0,
+                                                                      RD_KAFKA_RESP_ERR__TRANSPORT, 0),
+                         0);
+        for (int p = 0; p < 2; p++)
+            assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "alerts", p, 2), 0);
+        produce_range(fx, in, 0, T0 + 5 * MIN, T0 + 10 * MIN); /* phase B */
+        fr.events = fx->valid;
+        fr.acked = 2;
+        if (!wait_run(&fr, 15000, first_errors_met)) {
+            stage = "phase B read, alert resolved, first errors met, input committed to its end";
+            break;
+        }
+        assert_int_equal(rd_kafka_mock_coordinator_set(mc, "group", FAULT_GROUP, 3), 0);
+        /* a no-error entry: gone once the engine has found broker 3 and heartbeats it */
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(mc, 3, API_HEARTBEAT, 1,
+                                                                      RD_KAFKA_RESP_ERR_NO_ERROR, 0),
+                         0);
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             mc, 3, API_OFFSET_COMMIT, 3, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0,
+                             RD_KAFKA_RESP_ERR__TRANSPORT, 0, RD_KAFKA_RESP_ERR_NOT_COORDINATOR, 0),
+                         0);
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             mc, 3, API_PRODUCE, 2, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
+                             RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0),
+                         0);
+        for (int p = 0; p < 2; p++)
+            assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "alerts", p, 3), 0);
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             mc, 2, API_FETCH, 2, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
+                             RD_KAFKA_RESP_ERR__TRANSPORT, 0),
+                         0);
+        if (!wait_run(&fr, 15000, coordinator_found)) {
+            stage = "heartbeat to the new coordinator";
+            break;
+        }
+        produce_range(fx, in, 0, T0 + 10 * MIN, T0 + 16 * MIN); /* phase C */
+        for (int p = 0; p < 4; p++)
+            assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "traces", p, 2), 0);
+        fr.events = fx->valid;
+        fr.acked = 3;
+        if (!wait_run(&fr, 20000, recovered))
+            stage = "phase C read, alert re-sent, all errors met, input committed to its end";
+    } while (0);
+    char why[512];
+    if (stage)
+        describe_wait(&fr, stage, why, sizeof why);
+    tl_engine_stop(e);
+    pthread_join(th, NULL);
+    tl_kt_flush_destroy(in);
+    tl_engine_stats st;
+    tl_engine_stats_get(e, &st);
+    tl_engine_destroy(e);
+    tl_program_destroy(prog);
+    tl_config_fini(&cfg);
+    if (stage)
+        fail_msg("%s", why);
+    assert_int_equal(r.rc, 0);
+
+    /* every event decoded once: nothing lost, nothing read twice (no rebalance, no rewind) */
+    assert_int_equal(st.messages, fx->valid);
+    assert_int_equal(st.events, fx->valid);
+    assert_int_equal(st.malformed, 0);
+    assert_int_equal(st.late, 0);
+    assert_int_equal(st.alerts, 3);
+    assert_int_equal(st.alerts_acked, 3);
+    /* committed to the end (it was before the stop, too: the commit path recovered by itself) */
+    int64_t committed, end;
+    tl_kt_committed(fx->mock.bootstraps, FAULT_GROUP, "traces", 4, &committed, &end);
+    assert_int_equal(end, (int64_t)fx->valid);
+    assert_int_equal(committed, end);
+
+    /* the alerts of a fault-free run, each once: fired, resolved, the resolved re-sent */
+    tl_kt_msgs alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
+    assert_int_equal(alerts.n, 3);
+    json_t *fire = NULL, *res = NULL, *again = NULL;
+    for (size_t i = 0; i < alerts.n; i++) {
+        json_t *j = json_loadb(alerts.m[i].value, alerts.m[i].len, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(jstr(j, "alert"), "OrderToolErrors");
+        assert_string_equal(jstr(j, "fingerprint"), alerts.m[i].key);
+        json_t **slot = strcmp(jstr(j, "state"), "firing") == 0                  ? &fire
+                        : json_integer_value(json_object_get(j, "resend")) == 0 ? &res
+                                                                                 : &again;
+        assert_null(*slot); /* a duplicate would land on a taken slot */
+        *slot = j;
+    }
+    assert_non_null(fire);
+    assert_non_null(res);
+    assert_non_null(again);
+    int64_t t_fire = jtime(fire, "timestamp"), t_res = jtime(res, "timestamp");
+    assert_true(t_fire >= T0 + MIN && t_fire <= T0 + 2 * MIN);
+    assert_true(t_res >= T0 + 6 * MIN && t_res <= T0 + 8 * MIN);
+    assert_int_equal(jtime(again, "timestamp"), t_res + 5 * MIN);
+    double value = json_number_value(json_object_get(fire, "value"));
+    assert_true(value > 0.25 && value < 0.35);
+    assert_string_equal(jstr(res, "fingerprint"), jstr(fire, "fingerprint"));
+    assert_string_equal(jstr(res, "starts_at"), jstr(fire, "starts_at"));
+    assert_string_not_equal(jstr(res, "transition_id"), jstr(fire, "transition_id"));
+    assert_string_equal(jstr(again, "transition_id"), jstr(res, "transition_id"));
+    assert_int_equal(json_integer_value(json_object_get(again, "resend")), 1);
+    json_decref(fire);
+    json_decref(res);
+    json_decref(again);
+    tl_kt_msgs_free(&alerts);
+}
+
 /* The alerts about tripline itself on the alerts topic. A flood of 400 distinct tool names
  * against --max-series-total 10 makes TriplineCardinalityOverflow fire; a state.dir whose
  * checkpoint.tmp is a directory makes every checkpoint write fail, so TriplineCheckpointFailing
@@ -560,18 +840,9 @@ static int count_alerts(const tl_kt_msgs *m, const char *name, const char *state
     return n;
 }
 
-static void test_pipeline_self_alerts_on_output_topic(void **state)
+/* 400 tool calls, each with a tool name never seen before (a cardinality flood). */
+static void produce_flood(fixture *fx)
 {
-    fixture *fx = *state;
-    char rules[256], dir[64] = "/tmp/tl-it-state-XXXXXX", blocker[128];
-    snprintf(rules, sizeof rules, "/tmp/tl-it-flood-%d.yaml", (int)getpid());
-    FILE *f = fopen(rules, "w");
-    assert_non_null(f);
-    fputs(flood_rules_yaml, f);
-    fclose(f);
-    assert_non_null(mkdtemp(dir));
-    snprintf(blocker, sizeof blocker, "%s/checkpoint.tmp", dir);
-    assert_int_equal(mkdir(blocker, 0755), 0); /* open(O_WRONLY) of a directory: EISDIR */
     rd_kafka_t *p = tl_kt_producer(fx->mock.bootstraps);
     char buf[1024], tool[32];
     for (int i = 0; i < 400; i++) {
@@ -586,6 +857,21 @@ static void test_pipeline_self_alerts_on_output_topic(void **state)
         tl_kt_produce(p, "traces", tool, (size_t)tl, buf, n);
     }
     tl_kt_flush_destroy(p);
+}
+
+static void test_pipeline_self_alerts_on_output_topic(void **state)
+{
+    fixture *fx = *state;
+    char rules[256], dir[64] = "/tmp/tl-it-state-XXXXXX", blocker[128];
+    snprintf(rules, sizeof rules, "/tmp/tl-it-flood-%d.yaml", (int)getpid());
+    FILE *f = fopen(rules, "w");
+    assert_non_null(f);
+    fputs(flood_rules_yaml, f);
+    fclose(f);
+    assert_non_null(mkdtemp(dir));
+    snprintf(blocker, sizeof blocker, "%s/checkpoint.tmp", dir);
+    assert_int_equal(mkdir(blocker, 0755), 0); /* open(O_WRONLY) of a directory: EISDIR */
+    produce_flood(fx);
 
     tl_config cfg;
     char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", "g-self", "--input", "traces", "--output", "alerts",
@@ -658,6 +944,71 @@ static void test_pipeline_self_alerts_on_output_topic(void **state)
     rmdir(dir);
 }
 
+/* The alerts about tripline itself survive a restart (the checkpoint's engine section): an
+ * engine stopped while TriplineCardinalityOverflow fires leaves it in its final checkpoint; the
+ * next engine, with no more flood to read, resolves that same episode (same starts_at, one
+ * firing in all) once the quiet period since the last growth has passed. Without the saved
+ * state the next engine would know nothing to resolve, and the page would stay open. */
+static void test_pipeline_self_alert_state_across_restart(void **state)
+{
+    fixture *fx = *state;
+    char rules[256], dir[64] = "/tmp/tl-it-state-XXXXXX";
+    snprintf(rules, sizeof rules, "/tmp/tl-it-flood-r-%d.yaml", (int)getpid());
+    FILE *f = fopen(rules, "w");
+    assert_non_null(f);
+    fputs(flood_rules_yaml, f);
+    fclose(f);
+    assert_non_null(mkdtemp(dir));
+    produce_flood(fx);
+    /* checks every 500 ms: the overflow resolves 5 s after the flood's last growth */
+    char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", "g-self-r", "--input", "traces", "--output",
+                    "alerts", "--dlq", "dlq", "--rules", rules, "--threads", "2", "--no-print-alerts", "-X",
+                    "log_level=3", "-X", "session.timeout.ms=6000", "--max-series-total", "10",
+                    "--self-check-interval", "500ms", "--state-dir", dir, "--checkpoint-interval", "200ms"};
+    int argc = (int)(sizeof argv / sizeof argv[0]);
+    json_t *fire = NULL, *res = NULL;
+    tl_kt_msgs alerts = {0};
+    for (int run = 0; run < 2; run++) {
+        tl_config cfg;
+        tl_program *prog;
+        tl_engine *e = new_engine(&cfg, &prog, argc, argv);
+        runner r = {.e = e};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+        /* run 0: until the overflow fires; run 1: until it resolves */
+        const char *want = run == 0 ? "firing" : "resolved";
+        for (int i = 0; i < 120 && !count_alerts(&alerts, "TriplineCardinalityOverflow", want, NULL); i++) {
+            usleep(250000);
+            tl_kt_msgs_free(&alerts);
+            alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
+        }
+        tl_engine_stop(e);
+        pthread_join(th, NULL);
+        assert_int_equal(r.rc, 0);
+        tl_engine_destroy(e);
+        tl_program_destroy(prog);
+        tl_config_fini(&cfg);
+        tl_kt_msgs_free(&alerts);
+        alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
+        if (!count_alerts(&alerts, "TriplineCardinalityOverflow", want, NULL))
+            fail_msg("run %d: no %s TriplineCardinalityOverflow after 30 s (%zu alerts on the topic)", run, want,
+                     alerts.n);
+        if (run == 0 && count_alerts(&alerts, "TriplineCardinalityOverflow", "resolved", NULL))
+            fail_msg("resolved before the restart: the test would prove nothing");
+    }
+    assert_int_equal(count_alerts(&alerts, "TriplineCardinalityOverflow", "firing", &fire), 1);
+    assert_int_equal(count_alerts(&alerts, "TriplineCardinalityOverflow", "resolved", &res), 1);
+    assert_string_equal(jstr(res, "starts_at"), jstr(fire, "starts_at"));
+    assert_string_equal(jstr(res, "fingerprint"), jstr(fire, "fingerprint"));
+    json_decref(fire);
+    json_decref(res);
+    tl_kt_msgs_free(&alerts);
+    unlink(rules);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -665,7 +1016,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipeline_avro_output_with_broker_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_heartbeat_on_output_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_broker_down_past_message_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_commit_errors_and_leader_change, setup_three_brokers, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_self_alerts_on_output_topic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_self_alert_state_across_restart, setup, teardown),
     };
+    if (getenv("TL_TEST_FILTER")) /* e.g. TL_TEST_FILTER='*leader*': run only the matching tests */
+        cmocka_set_test_filter(getenv("TL_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -445,6 +445,38 @@ static void test_selfalert_state_survives_restart(void **state)
     tl_config_fini(&c);
 }
 
+/* TriplineInputGap: a gap found before the first check (at the first assignment) still fires,
+ * at the second check, with the loss as value; a later gap during the episode adds to it; it
+ * resolves after ten checks without a new gap. Unlike the overflow counter, the first check
+ * does not absorb what the gap counter already holds. */
+static void test_selfalert_input_gap(void **state)
+{
+    (void)state;
+    tl_config c;
+    tl_selfalert *sa = make(&c, "g", MINUTE, 0);
+    tl_engine_stats st;
+    memset(&st, 0, sizeof st);
+    tl_alert out[TL_SELFALERT_MAX];
+    st.input_gaps = 1;
+    st.input_gap_messages = 88233;
+    assert_int_equal(at(sa, 0, &st, out), 0); /* the first check only takes the starting point... */
+    assert_int_equal(at(sa, 1, &st, out), 1); /* ...but not of the gap counter */
+    assert_string_equal(out[0].alert, TL_SELF_GAP_ALERT);
+    assert_int_equal(out[0].state, TL_ALERT_FIRING);
+    assert_string_equal(out[0].severity, "critical");
+    assert_true(out[0].value == 88233.0);
+    assert_non_null(strstr(out[0].summary, "88233 input messages were deleted by retention"));
+    expect_identity(&out[0], TL_SELF_GAP_ALERT, "g");
+    st.input_gap_messages += 100; /* another partition, seen at minute 2: no second page */
+    for (int64_t m = 2; m < 12; m++)
+        assert_int_equal(at(sa, m, &st, out), 0);
+    assert_int_equal(at(sa, 12, &st, out), 1); /* ten checks after the last growth (minute 2) */
+    assert_int_equal(out[0].state, TL_ALERT_RESOLVED);
+    assert_non_null(strstr(out[0].summary, "88333 messages lost in this episode"));
+    tl_selfalert_destroy(sa);
+    tl_config_fini(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_selfalert_checkpoint_failing),
         cmocka_unit_test(test_selfalert_identity_stable),
         cmocka_unit_test(test_selfalert_state_survives_restart),
+        cmocka_unit_test(test_selfalert_input_gap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
