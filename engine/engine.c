@@ -199,6 +199,7 @@ struct tl_engine {
     int64_t next_ckpt;
     _Atomic uint64_t checkpoints, checkpoint_failures, checkpoint_bytes;
     _Atomic uint64_t input_gaps, input_gap_messages; /* check_input_gaps */
+    _Atomic uint64_t split_assignments;              /* check_whole_topics */
     _Atomic int64_t checkpoint_ms;
     _Atomic int degraded;
     int stopped; /* the workers have exited (tl_engine_run returned) */
@@ -1428,6 +1429,38 @@ static void check_input_gaps(tl_engine *e, rd_kafka_t *rk, rd_kafka_topic_partit
         rd_kafka_topic_partition_list_destroy(committed);
 }
 
+/* Another instance in the group: series span partitions, so an instance with part of a topic's
+ * partitions sees part of every series (rates of part of the traffic, alerts split or
+ * missed). That is a deployment mistake (ha.mode: standby is the way to run several), so it is
+ * reported as an error at every such assignment and counted (split_assignments); the engine
+ * goes on with what it was given. */
+static void check_whole_topics(tl_engine *e, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (size_t t = 0; t < e->cfg->n_inputs; t++) {
+        const char *topic = e->cfg->inputs[t];
+        int have = 0;
+        for (int i = 0; i < parts->cnt; i++)
+            have += strcmp(parts->elems[i].topic, topic) == 0;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        if (!rkt || rd_kafka_metadata(rk, 0, rkt, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 ||
+            md->topics[0].err) {
+            tl_log(TL_LOG_WARN, "%s: cannot read its partition count to check the assignment", topic);
+        } else if (have < md->topics[0].partition_cnt) {
+            atomic_fetch_add(&e->split_assignments, 1);
+            tl_log(TL_LOG_ERROR,
+                   "assigned %d of the %d partitions of %s: another instance consumes in group %s, and each sees "
+                   "part of every series (rates of part of the traffic, alerts split or missed). Run one instance "
+                   "per group, or several with ha.mode: standby",
+                   have, md->topics[0].partition_cnt, topic, e->cfg->group);
+        }
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (rkt)
+            rd_kafka_topic_destroy(rkt);
+    }
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
@@ -1445,6 +1478,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         if (resumed)
             tl_log(TL_LOG_INFO, "%d partitions resume at their checkpointed offsets", resumed);
         check_input_gaps(e, rk, parts);
+        check_whole_topics(e, rk, parts);
         hold_workers(e);
         post_parts(e, parts);
         rd_kafka_assign(rk, parts);
@@ -1658,6 +1692,7 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
     s->partitions = atomic_load(&e->assigned);
     s->input_gaps = atomic_load(&e->input_gaps);
     s->input_gap_messages = atomic_load(&e->input_gap_messages);
+    s->split_assignments = atomic_load(&e->split_assignments);
 }
 
 static void print_stats(tl_engine *e)

@@ -52,6 +52,8 @@ typedef struct tl_engine_stats {
     int partitions;         /* input partitions currently assigned to this instance */
     uint64_t input_gaps;          /* partitions found resuming below the oldest retained offset */
     uint64_t input_gap_messages;  /* ... the messages deleted before they were read */
+    uint64_t split_assignments;   /* assignments with part of an input topic's partitions: another
+                                     instance shares the group (a deployment mistake) */
 } tl_engine_stats;
 
 /* The librdkafka consumer properties the engine sets before the user's (-X, config), so that

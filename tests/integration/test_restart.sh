@@ -42,7 +42,7 @@ run() { # group output state_dir [extra flags...]; exec: `run ... &` gives the e
   exec "$tripline" run --config "$work/state.yaml" --brokers "$bs" --input agent-traces --output "$out" --dlq dlq \
     --rules rules/support-agent.yaml --rules tests/integration/probe_rules.yaml --group "$group" --threads 2 \
     --no-print-alerts --state-dir "$dir" --checkpoint-interval 200ms --idle-timeout 60s --eof-grace 2s --self-check-interval 0 \
-    -X log_level=3 -X session.timeout.ms=6000 -X heartbeat.interval.ms=500 "$@"
+    -X log_level=3 -X session.timeout.ms=3000 -X heartbeat.interval.ms=300 "$@"
 }
 
 # 40,000 events over about 20 s of wall time (20 minutes of event time), produced while the

@@ -13,7 +13,8 @@
 # restored the state the previous one left; and the alerts equal those of a reference engine
 # that read the same topic alone and uninterrupted: nothing counted twice (the probe rules
 # re-notify every minute with every series' window values, so a double count shows), nothing
-# lost, repeats only as exact copies.
+# lost, repeats only as exact copies. Last, two instances in single mode sharing a group must
+# each report the split.
 #
 # Usage: test_standby.sh PATH_TO_TRIPLINE (run from the repository root).
 set -euo pipefail
@@ -39,7 +40,7 @@ run() { # name group output [extra flags...]; each instance has its own state di
     --rules rules/support-agent.yaml --rules tests/integration/probe_rules.yaml --group "$group" --threads 2 \
     --no-print-alerts --state-dir "$work/state-$name" --checkpoint-interval 200ms --idle-timeout 60s \
     --eof-grace 2s --self-check-interval 0 \
-    -X log_level=3 -X session.timeout.ms=6000 -X heartbeat.interval.ms=500 "$@"
+    -X log_level=3 -X session.timeout.ms=3000 -X heartbeat.interval.ms=300 "$@"
 }
 declare -A pid
 start() { # name: start a standby instance, logging to $work/<name>.log
@@ -146,4 +147,20 @@ if ! compare_alerts "$bs" out-ref out-ha "$work"; then
   tail -n 30 "$work/A.log" "$work/B.log"
   exit 1
 fi
-echo "OK: $NREF transitions, $NDELIVERED delivered by instances taking turns over $tenures tenures (repeats are exact copies)"
+echo "ok: $NREF transitions, $NDELIVERED delivered by instances taking turns over $tenures tenures (repeats are exact copies)"
+
+# What standby avoids: two single-mode instances in one group split the partitions, and each
+# reports it as an error (engine.c check_whole_topics)
+for n in S1 S2; do
+  ("$tripline" run --brokers "$bs" --input agent-traces --output out-split --dlq dlq --rules rules/support-agent.yaml \
+    --group split --threads 1 --no-print-alerts --self-check-interval 0 -X log_level=3 -X session.timeout.ms=3000 \
+    -X heartbeat.interval.ms=300 2> "$work/$n.log") &
+  pid[$n]=$!
+  pids+=($!)
+done
+split_seen() { grep -q "ERROR assigned 2 of the 4 partitions of agent-traces: another instance consumes in group split" "$work/$1.log"; }
+for _ in $(seq 400); do split_seen S1 && split_seen S2 && break; sleep 0.05; done
+kill -TERM "${pid[S1]}" "${pid[S2]}"
+wait "${pid[S1]}" "${pid[S2]}" || true
+split_seen S1 && split_seen S2 || { echo "FAIL: a split group was not reported"; tail -n 5 "$work/S1.log" "$work/S2.log"; exit 1; }
+echo "OK: two single-mode instances in one group each report the split"
