@@ -53,11 +53,16 @@ count() { grep -c "$2" "$work/$1.log" 2>/dev/null || true; }
 active_total() { cat "$work"/[AB].log 2>/dev/null | grep -c "assigned 4 partitions" || true; }
 await_active() {
   local before=$1
-  for _ in $(seq 600); do
+  for _ in $(seq 1200); do # 60 s: under ASan next to other tests, a handover took up to 10 s
     [ "$(active_total)" -gt "$before" ] && return 0
     sleep 0.05
   done
-  echo "FAIL: no instance became active"; tail -20 "$work"/[AB].log; exit 1
+  echo "FAIL: no instance became active within 60 s"
+  for n in A B; do
+    echo "== $n (pid ${pid[$n]:-none}, $(kill -0 "${pid[$n]:-0}" 2>/dev/null && echo running || echo exited))"
+    grep -v -E "stats:|state:" "$work/$n.log" | tail -n 30
+  done
+  exit 1
 }
 pause() { sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", '"$1"' + rand() * '"$2"' }')"; }
 who_active() { # the live instance whose tenure is consuming: its last lease event is an assignment
