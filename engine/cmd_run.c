@@ -123,7 +123,10 @@ static int run_standby(const tl_config *cfg, tl_program **prog)
     }
     int rc = TL_EXIT_OK, tenures = 0;
     while (!stop_requested) {
-        if (tl_lease_poll(lease, 100) != TL_LEASE_HELD)
+        int st = tl_lease_poll(lease, 100);
+        if (st == TL_LEASE_LOST) /* granted and revoked before an engine started: nothing to stop */
+            tl_lease_release(lease);
+        if (st != TL_LEASE_HELD)
             continue;
         if (tenures++) {
             tl_program *p = tl_cli_load_rules(cfg);
