@@ -192,6 +192,7 @@ struct tl_engine {
     void *on_alert_ctx;
     tl_engine_tick_fn on_tick;
     void *on_tick_ctx;
+    tl_ckpt_section section; /* the checkpoint's engine section (self alerts); ctx NULL: none */
     /* checkpoints (state.dir): taken by the main thread with the workers parked */
     _Atomic int park;         /* 1: held workers also stop their owner duties */
     tl_ckpt_offset *ck_offs;  /* offsets of the last durable checkpoint (loaded or written) */
@@ -1169,7 +1170,7 @@ static int take_checkpoint(tl_engine *e, int stopped, int keep_hold)
         if (!offs) {
             checkpoint_failed(e, "out of memory");
         } else if (tl_checkpoint_write(e->cfg->state_dir, e->prog, shards, traces,
-                                       e->sa ? &(tl_ckpt_section){section_save, section_load, e->sa} : NULL, e->nw,
+                                       e->section.ctx ? &e->section : NULL, e->nw,
                                        wm, offs, n, &bytes, err, sizeof err) != 0) {
             checkpoint_failed(e, err);
             free_offsets(offs, n);
@@ -1244,9 +1245,8 @@ static int restore_checkpoint(tl_engine *e, char *err, size_t errcap)
     }
     tl_ckpt_info info;
     char why[512];
-    tl_ckpt_section sec = {section_save, section_load, e->sa};
-    int rc = tl_checkpoint_load(cfg->state_dir, e->prog, shards, traces, e->sa ? &sec : NULL, e->nw, &info, why,
-                                sizeof why);
+    int rc = tl_checkpoint_load(cfg->state_dir, e->prog, shards, traces, e->section.ctx ? &e->section : NULL, e->nw,
+                                &info, why, sizeof why);
     if (rc == 1) {
         tl_log(TL_LOG_INFO, "no checkpoint in %s: starting with empty state", cfg->state_dir);
         return 0;
@@ -1585,6 +1585,7 @@ tl_engine *tl_engine_new(const tl_config *cfg, const tl_program *prog, char *err
         goto fail;
     e->hb = tl_heartbeat_new(cfg, e->out);
     e->sa = tl_selfalert_new(cfg, e->out);
+    e->section = (tl_ckpt_section){section_save, section_load, e->sa};
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char kerr[256];
     if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, kerr, sizeof kerr) != RD_KAFKA_CONF_OK ||

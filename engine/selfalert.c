@@ -345,7 +345,6 @@ static void render_gap(tl_selfalert *sa, episode *ep, const tl_engine_stats *st)
              "and offsets. Checked every %s; resolves after %s without a new gap.",
              ep->id.host, (long)getpid(), g, (unsigned long long)st->input_gaps,
              (unsigned long long)st->input_gap_messages, sa->every, quiet);
-    (void)sa;
 }
 
 typedef void (*render_fn)(tl_selfalert *sa, episode *ep, const tl_engine_stats *st);
