@@ -482,6 +482,11 @@ int main(int argc, char **argv)
     int smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
     if (smoke)
         n = 20000;
+    /* `--profile json|avro [N]`: only that format's whole-pack run on one thread, once, over N
+     * events (default 1M), for perf or callgrind. */
+    int profile = argc > 2 && strcmp(argv[1], "--profile") == 0 ? (strcmp(argv[2], "avro") == 0 ? 2 : 1) : 0;
+    if (profile && argc > 3)
+        n = (size_t)strtoull(argv[3], NULL, 10);
     static char pack[1 << 16];
     long rd = tl_bench_read_file("rules/support-agent.yaml", pack, sizeof pack, "bench_hotpath");
     if (rd < 0)
@@ -502,8 +507,20 @@ int main(int argc, char **argv)
     }
     int bad = 0;
     for (int avro = 0; avro < 2; avro++) {
+        if (profile && avro != profile - 1)
+            continue;
         corpus c;
         build(&c, n, avro);
+        if (profile) {
+            uint64_t a, d;
+            double x = run(&c, dec, pall, &a, &d);
+            fprintf(stderr, "hotpath %s profile: %zu events, %.0f ns/event, %llu alerts\n", avro ? "avro" : "json", n, x,
+                    (unsigned long long)a);
+            free(c.buf);
+            free(c.off);
+            free(c.len);
+            continue;
+        }
         uint64_t a0, a9, aall, d0, d9, dall;
         double best0 = 1e18, best9 = 1e18, bestall = 1e18;
         for (int rep = 0; rep < (smoke ? 1 : 3); rep++) {

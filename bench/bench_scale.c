@@ -367,6 +367,8 @@ static int memory_case(int smoke, const names *svc)
 int main(int argc, char **argv)
 {
     int smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
+    /* `--series S`: only the series case S after the 100-series baseline (for profiling). */
+    size_t only = argc > 2 && strcmp(argv[1], "--series") == 0 ? (size_t)strtoull(argv[2], NULL, 10) : 0;
     names svc, tool;
     names_make(&svc, "svc-", 1000);
     names_make(&tool, "tool-", 1000);
@@ -382,6 +384,8 @@ int main(int argc, char **argv)
         size_t s = sizes[k];
         if (smoke && s > 10000)
             break;
+        if (only && k > 0 && s != only)
+            continue;
         size_t ntool = s < 1000 ? s : 1000, nsvc = s / ntool;
         size_t nev = smoke ? 50000 : (s * 4 > 4000000 ? s * 4 : 4000000);
         uint64_t series = 0;
@@ -413,6 +417,11 @@ int main(int argc, char **argv)
                 s, best, 1e3 / best, create, rss, base / best, cut ? " (stopped at the time budget)" : "", fl);
     }
     tl_program_destroy(p);
+    if (only) {
+        names_free(&svc);
+        names_free(&tool);
+        return bad;
+    }
 
     /* 2. rules */
     const int counts[] = {10, 100, 1000};
