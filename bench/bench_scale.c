@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,8 +113,15 @@ static void names_free(names *nm)
  * With `warm`, every pair first gets one event (series creation, timed apart: *create_ns is
  * ns per created series), and the timed events then pick pairs at random: the steady state
  * of a fleet whose series all exist. Without it, pairs are visited in order from cold. */
+static long minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
+
 static double run(tl_program *prog, const names *svc, size_t nsvc, const names *tool, size_t ntool, size_t *nev_io,
-                  uint64_t *series, double *rss, int warm, double *create_ns)
+                  uint64_t *series, double *rss, int warm, double *create_ns, long *faults,
+                  double *eval_share)
 {
     size_t nev = *nev_io;
     tl_shard_opts so = {0};
@@ -150,6 +158,8 @@ static double run(tl_program *prog, const names *svc, size_t nsvc, const names *
         *create_ns = (tl_bench_now_s() - start) * 1e9 / (double)pairs;
         start = tl_bench_now_s();
     }
+    long f0 = minor_faults();
+    double eval_s = 0; /* of which in evaluations */
     for (size_t i = 0; i < nev; i++) {
         rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
         size_t pair = warm ? (size_t)((rng >> 11) % pairs) : i % pairs;
@@ -161,8 +171,11 @@ static double run(tl_program *prog, const names *svc, size_t nsvc, const names *
         tl_fold f;
         tl_router_route(&router, &ev, &f);
         tl_shard_fold(sh, &f, UINT32_MAX);
-        if ((i & 1023) == 1023)
+        if ((i & 1023) == 1023) {
+            double e0 = tl_bench_now_s();
             tl_shard_evaluate(sh, ev.ts_ms);
+            eval_s += tl_bench_now_s() - e0;
+        }
         if ((i & 65535) == 65535 && tl_bench_now_s() - start > CASE_BUDGET_S) {
             nev = i + 1; /* too slow to finish: report the rate over what was done */
             break;
@@ -170,6 +183,8 @@ static double run(tl_program *prog, const names *svc, size_t nsvc, const names *
     }
     *nev_io = nev;
     double dt = tl_bench_now_s() - start;
+    *faults = minor_faults() - f0;
+    *eval_share = eval_s / dt;
     tl_shard_stats st;
     tl_shard_stats_get(sh, &st);
     *series = st.series;
@@ -390,11 +405,17 @@ int main(int argc, char **argv)
         size_t nev = smoke ? 50000 : (s * 4 > 4000000 ? s * 4 : 4000000);
         uint64_t series = 0;
         double rss = 0, best = 1e18, create = 0;
+        long faults = 0;   /* page faults in the timed part of the best run */
+        double eshare = 0; /* share of its time in evaluations */
         int cut = 0;
         for (int rep = 0; rep < (smoke || s >= 100000 ? 1 : 3) && !cut; rep++) {
             size_t done = nev;
             double c;
-            double x = run(p, &svc, nsvc, &tool, ntool, &done, &series, &rss, 1, &c);
+            long pf;
+            double es;
+            double x = run(p, &svc, nsvc, &tool, ntool, &done, &series, &rss, 1, &c, &pf, &es);
+            faults = rep == 0 || x < best ? pf : faults;
+            eshare = rep == 0 || x < best ? es : eshare;
             create = rep == 0 || c < create ? c : create;
             best = x < best ? x : best;
             cut = done < nev;
@@ -410,11 +431,15 @@ int main(int argc, char **argv)
         }
         printf("{\"bench\":\"scale_series\",\"series\":%zu,\"events\":%zu,\"rules\":3,\"ns_per_event\":%.1f,"
                "\"events_per_sec\":%.0f,\"create_ns_per_series\":%.0f,\"rss_mib\":%.1f,\"ratio_vs_100_series\":%.3f,"
-               "\"memory_floor_ns\":%.1f,\"best_ratio_floor_allows\":%.3f,\"stopped_at_budget\":%s}\n",
-               s, nev, best, 1e9 / best, create, rss, base / best, fl, base / (base + fl), cut ? "true" : "false");
+               "\"memory_floor_ns\":%.1f,\"best_ratio_floor_allows\":%.3f,\"page_faults_per_1k_events\":%.2f,"
+               "\"evaluation_share\":%.3f,\"stopped_at_budget\":%s}\n",
+               s, nev, best, 1e9 / best, create, rss, base / best, fl, base / (base + fl), 1e3 * (double)faults / (double)nev,
+               eshare, cut ? "true" : "false");
         fprintf(stderr, "scale series=%zu: %.0f ns/event (%.2fM events/s) in steady state, %.0f ns to create a series, "
-                "RSS %.0f MiB, %.2f of the 100-series rate%s; memory floor %.0f ns/event\n",
-                s, best, 1e3 / best, create, rss, base / best, cut ? " (stopped at the time budget)" : "", fl);
+                "RSS %.0f MiB, %.2f of the 100-series rate%s; memory floor %.0f ns/event; %.1f page faults per 1k events; "
+                "%.0f%% of the time in evaluations\n",
+                s, best, 1e3 / best, create, rss, base / best, cut ? " (stopped at the time budget)" : "", fl,
+                1e3 * (double)faults / (double)nev, 100 * eshare);
     }
     tl_program_destroy(p);
     if (only) {
@@ -437,7 +462,9 @@ int main(int argc, char **argv)
         for (int rep = 0; rep < (smoke ? 1 : 3); rep++) {
             size_t done = nev;
             double c;
-            double x = run(p, &svc, 10, &tool, 10, &done, &series, &rss, 0, &c);
+            long pf;
+            double es;
+            double x = run(p, &svc, 10, &tool, 10, &done, &series, &rss, 0, &c, &pf, &es);
             best = x < best ? x : best;
             nev = done;
         }

@@ -37,6 +37,7 @@ typedef struct tl_series {
                                      watermark to reach its newest slot (shard.c) */
     uint8_t overflow;             /* this is the overflow series */
     uint16_t nactive;             /* instances pending or firing */
+    uint8_t evict;                /* idle: to be freed at the end of this closing pass (shard.c) */
 } tl_series;
 
 #define TL_OVERFLOW_KEY "__overflow__"

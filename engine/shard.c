@@ -23,6 +23,12 @@
 
 /* At most this many slot boundaries are evaluated in one catch-up. */
 #define MAX_CATCH_UP 100000
+/* The closing pass fetches a series' lines this many table entries ahead of the one it
+ * evaluates (a table is at most half full: about half as many series ahead), so with many
+ * series the misses of the next ones overlap the work on this one. */
+#define CLOSE_AHEAD 16
+/* Lines prefetched per series: header, instances, each rule's first and last slot read. */
+#define CLOSE_LINES 24
 
 struct tl_shard {
     const tl_program *prog;
@@ -35,6 +41,7 @@ struct tl_shard {
     tl_hll_acc hacc;
     int64_t wm;             /* last watermark seen */
     int64_t *closed;        /* per rule: newest slot epoch whose closing evaluation ran */
+    int64_t *from;          /* per rule: first slot epoch of the closing pass under way */
     int64_t min_ts;         /* oldest event time folded: closing evaluations start there */
     uint32_t *active;       /* per rule: pending + firing instances in this shard */
     int64_t *low_epoch;     /* per plan: oldest epoch accepted */
@@ -59,12 +66,13 @@ tl_shard *tl_shard_new(const tl_program *prog, const tl_shard_opts *opts)
     s->low_epoch = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->low_epoch);
     s->pos = tl_calloc(prog->nplans ? prog->nplans : 1, sizeof *s->pos); /* lo == hi: empty */
     s->closed = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->closed);
+    s->from = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->from);
     s->gfilter = tl_calloc(prog->ngroups ? prog->ngroups : 1, sizeof *s->gfilter);
     s->active = tl_calloc(prog->nrules ? prog->nrules : 1, sizeof *s->active);
     s->pool = tl_sketch_pool_new(opts->sketch_max_bytes);
     s->hll = tl_hll_pool_new(opts->sketch_max_bytes);
     s->budget.max = opts->max_series_total ? opts->max_series_total : UINT64_MAX;
-    if (!s->tables || !s->low_epoch || !s->pos || !s->closed || !s->gfilter || !s->active || !s->pool || !s->hll ||
+    if (!s->tables || !s->low_epoch || !s->pos || !s->closed || !s->from || !s->gfilter || !s->active || !s->pool || !s->hll ||
         tl_sketch_acc_init(&s->acc) < 0 || tl_hll_acc_init(&s->hacc) < 0)
         goto fail;
     for (uint32_t g = 0; g < prog->ngroups; g++) {
@@ -102,6 +110,7 @@ void tl_shard_destroy(tl_shard *s)
     tl_free(s->low_epoch);
     tl_free(s->pos);
     tl_free(s->closed);
+    tl_free(s->from);
     tl_free(s->active);
     tl_free(s->restored);
     tl_sketch_acc_fini(&s->acc);
@@ -750,29 +759,108 @@ static int series_idle(tl_shard *s, uint32_t group, tl_series *se, int64_t wm)
     return 1;
 }
 
-/* Closing evaluations of rule r at every slot boundary the watermark crossed. */
-static uint32_t close_slots(tl_shard *s, const tl_rule *r, uint32_t ri, int64_t wm)
+/* Where slot epoch e of plan pl lies in a series record. */
+static uint32_t slot_offset(const tl_plan *pl, int64_t e)
 {
-    int64_t last = tl_epoch(wm, r->width_ms) - 1; /* newest complete slot */
+    size_t sz = pl->kind == TL_PLAN_COUNTER ? sizeof(tl_cslot) : sizeof(tl_mslot);
+    return pl->offset + (uint32_t)(sizeof(tl_planstate) + sz * tl_window_slot(pl, e));
+}
+
+/* The closing evaluations of one series: each rule of the group at every slot boundary of its
+ * pass (s->from[ri] to the newest complete slot), in rule order, as a rule-by-rule walk would
+ * apply them to this series. */
+static uint32_t close_series(tl_shard *s, const tl_group *g, tl_series *se, int64_t wm)
+{
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < g->nrules; k++) {
+        uint32_t ri = g->rules[k];
+        const tl_rule *r = &s->prog->rules[ri];
+        for (int64_t ep = s->from[ri], last = tl_epoch(wm, r->width_ms) - 1; ep <= last; ep++)
+            n += eval_rule(s, r, se, ep, 0);
+    }
+    return n;
+}
+
+/* Closing evaluations of group gi's rules at every slot boundary the watermark crossed, and
+ * the freeing of series that went idle. One walk over the table does both, series by series,
+ * so with many series each record is brought into cache once per pass (not once per rule and
+ * once more for the idle check), and the records a few entries ahead are fetched meanwhile.
+ * The idle check runs when some rule's closing progress moves. */
+static uint32_t close_group(tl_shard *s, uint32_t gi, int64_t wm)
+{
+    const tl_program *p = s->prog;
+    const tl_group *g = &p->groups[gi];
+    tl_series_table *t = &s->tables[gi];
     if (s->min_ts == INT64_MAX)
         return 0; /* nothing folded yet: nothing to evaluate */
-    /* The first time, start at the slot of the oldest event this shard folded (earlier slots
-     * are empty for every series), so the transitions do not depend on how far the
-     * watermark had moved when the first evaluation ran. */
-    int64_t from = s->closed[ri] == INT64_MIN ? tl_epoch(s->min_ts, r->width_ms) : s->closed[ri] + 1;
-    if (last - from > MAX_CATCH_UP)
-        from = last - MAX_CATCH_UP; /* a huge jump (idle advance over hours): keep the tail */
-    uint32_t n = 0;
-    tl_series_table *t = &s->tables[r->group];
-    for (int64_t ep = from; ep <= last; ep++) {
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->slots[i].s)
-                n += eval_rule(s, r, t->slots[i].s, ep, 0);
-        if (t->overflow)
-            n += eval_rule(s, r, t->overflow, ep, 0);
+    int evaluate = 0, moves = 0;
+    uint32_t lines[CLOSE_LINES], nl = 0;
+    lines[nl++] = 0; /* the header */
+    for (uint32_t o = g->inst_offset & ~63u; o < g->inst_offset + g->nrules * (uint32_t)sizeof(tl_inst) &&
+                                             nl < CLOSE_LINES; o += 64)
+        lines[nl++] = o;
+    for (uint32_t k = 0; k < g->nrules; k++) {
+        uint32_t ri = g->rules[k];
+        const tl_rule *r = &p->rules[ri];
+        int64_t last = tl_epoch(wm, r->width_ms) - 1; /* newest complete slot */
+        /* The first time, start at the slot of the oldest event this shard folded (earlier
+         * slots are empty for every series), so the transitions do not depend on how far the
+         * watermark had moved when the first evaluation ran. */
+        int64_t from = s->closed[ri] == INT64_MIN ? tl_epoch(s->min_ts, r->width_ms) : s->closed[ri] + 1;
+        if (last - from > MAX_CATCH_UP)
+            from = last - MAX_CATCH_UP; /* a huge jump (idle advance over hours): keep the tail */
+        s->from[ri] = from;
+        evaluate |= from <= last;
+        moves |= last > s->closed[ri] || s->closed[ri] == INT64_MIN;
+        const tl_plan *cp = &p->plans[r->count_plan];
+        if (from <= last && nl + 2 <= CLOSE_LINES) {
+            lines[nl++] = slot_offset(cp, last - (int64_t)r->window_slots + 1);
+            lines[nl++] = slot_offset(cp, last);
+        }
     }
-    if (last > s->closed[ri] || s->closed[ri] == INT64_MIN)
-        s->closed[ri] = last;
+    uint32_t n = 0;
+    uint64_t idle = 0;
+    if (evaluate || moves) {
+        for (size_t i = 0; i < t->cap; i++) {
+            const tl_series *ahead = i + CLOSE_AHEAD < t->cap ? t->slots[i + CLOSE_AHEAD].s : NULL;
+            if (ahead)
+                for (uint32_t l = 0; l < nl; l++)
+                    __builtin_prefetch((const char *)ahead + lines[l]);
+            tl_series *se = t->slots[i].s;
+            if (!se)
+                continue;
+            if (evaluate)
+                n += close_series(s, g, se, wm);
+            if (moves && !se->dirty && series_idle(s, gi, se, wm)) {
+                se->evict = 1;
+                idle++;
+            }
+        }
+        if (t->overflow && evaluate)
+            n += close_series(s, g, t->overflow, wm);
+    }
+    /* Free the idle ones. A removal shifts later entries back into slot i (possibly one from
+     * the table's start, already seen: its mark makes a second look harmless). */
+    for (size_t i = 0; i < t->cap && idle; i++) {
+        tl_series *se = t->slots[i].s;
+        if (!se || !se->evict)
+            continue;
+        for (uint32_t k = 0; k < g->nplans; k++) {
+            const tl_plan *pl = &p->plans[g->plans[k]];
+            if (pl->kind == TL_PLAN_DISTINCT)
+                tl_window_clear_distinct(pl, tl_series_at(se, pl->offset), s->hll, INT64_MAX);
+        }
+        tl_series_remove(t, se, s->pool);
+        s->st.evicted++;
+        idle--;
+        i--; /* backward shift may have moved another series into slot i */
+    }
+    for (uint32_t k = 0; k < g->nrules; k++) {
+        uint32_t ri = g->rules[k];
+        int64_t last = tl_epoch(wm, p->rules[ri].width_ms) - 1;
+        if (last > s->closed[ri] || s->closed[ri] == INT64_MIN)
+            s->closed[ri] = last;
+    }
     return n;
 }
 
@@ -787,13 +875,7 @@ uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
     for (uint32_t gi = 0; gi < p->ngroups; gi++) {
         const tl_group *g = &p->groups[gi];
         tl_series_table *t = &s->tables[gi];
-        int closed_any = 0;
-        for (uint32_t k = 0; k < g->nrules; k++) {
-            uint32_t ri = g->rules[k];
-            int64_t before = s->closed[ri];
-            emitted += close_slots(s, &p->rules[ri], ri, wm);
-            closed_any |= s->closed[ri] != before;
-        }
+        emitted += close_group(s, gi, wm);
         /* early firing on series that changed, for rules whose condition can only become
          * more true as events arrive: the open slot already decides the closing evaluation.
          * A series that holds events of a slot the watermark has not reached yet (its
@@ -842,21 +924,6 @@ uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
             next = waiting->dirty_next;
             waiting->dirty_next = t->dirty_head;
             t->dirty_head = waiting;
-        }
-        if (!closed_any)
-            continue;
-        for (size_t i = 0; i < t->cap; i++) {
-            tl_series *se = t->slots[i].s;
-            if (se && !se->dirty && series_idle(s, gi, se, wm)) {
-                for (uint32_t k = 0; k < g->nplans; k++) {
-                    const tl_plan *pl = &p->plans[g->plans[k]];
-                    if (pl->kind == TL_PLAN_DISTINCT)
-                        tl_window_clear_distinct(pl, tl_series_at(se, pl->offset), s->hll, INT64_MAX);
-                }
-                tl_series_remove(t, se, s->pool);
-                s->st.evicted++;
-                i--; /* backward shift may have moved another series into slot i */
-            }
         }
     }
     return emitted;
