@@ -27,7 +27,7 @@
  * evaluates (a table is at most half full: about half as many series ahead), so with many
  * series the misses of the next ones overlap the work on this one. */
 #define CLOSE_AHEAD 16
-/* Lines prefetched per series: header, instances, each rule's first and last slot read. */
+/* Lines prefetched per series: header, instances, each rule's newest slot, each plan's header. */
 #define CLOSE_LINES 24
 
 struct tl_shard {
@@ -812,12 +812,11 @@ static uint32_t close_group(tl_shard *s, uint32_t gi, int64_t wm)
         s->from[ri] = from;
         evaluate |= from <= last;
         moves |= last > s->closed[ri] || s->closed[ri] == INT64_MIN;
-        const tl_plan *cp = &p->plans[r->count_plan];
-        if (from <= last && nl + 2 <= CLOSE_LINES) {
-            lines[nl++] = slot_offset(cp, last - (int64_t)r->window_slots + 1);
-            lines[nl++] = slot_offset(cp, last);
-        }
+        if (from <= last && nl < CLOSE_LINES) /* the newest slot the rule reads */
+            lines[nl++] = slot_offset(&p->plans[r->count_plan], last);
     }
+    for (uint32_t k = 0; k < g->nplans && nl < CLOSE_LINES; k++)
+        lines[nl++] = p->plans[g->plans[k]].offset; /* the plan's header: its `live` mask */
     uint32_t n = 0;
     uint64_t idle = 0;
     if (evaluate || moves) {
@@ -895,6 +894,8 @@ uint32_t tl_shard_evaluate(tl_shard *s, int64_t wm)
         t->dirty_head = NULL;
         for (; d; d = next) {
             next = d->dirty_next;
+            if (next) /* a list: only the next one can be fetched while this one is evaluated */
+                __builtin_prefetch(next);
             int fresh = d->dirty == 1;
             d->dirty = 0;
             if (!fresh && !moved) {
@@ -1016,6 +1017,7 @@ static void move_plan(const tl_plan *op, tl_planstate *os, const tl_plan *np, tl
             tl_hll_clear(s->hll, &m->hll);
         }
         memcpy(to, from, ssz);
+        tl_window_mark(np, ns, j);
         if (op->kind != TL_PLAN_COUNTER) {
             tl_mslot *m = (tl_mslot *)from;
             m->sk = 0;

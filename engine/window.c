@@ -1,6 +1,7 @@
 /* engine/window.c - slot rings for the three plan kinds (see window.h). */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -156,14 +157,20 @@ int tl_window_add_at(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool
     int rc = 0;
     if (plan->kind == TL_PLAN_COUNTER) {
         tl_cslot *s = &cslots(st)[i];
-        if (s->epoch != e && cslot_claim(s, e))
-            return 1;
+        if (s->epoch != e) {
+            if (cslot_claim(s, e))
+                return 1;
+            tl_window_mark(plan, st, i);
+        }
         s->n++;
         s->hits += c->hit ? 1u : 0u;
     } else {
         tl_mslot *s = &mslots(st)[i];
-        if (s->epoch != e && mslot_claim(plan, s, pool, e))
-            return 1;
+        if (s->epoch != e) {
+            if (mslot_claim(plan, s, pool, e))
+                return 1;
+            tl_window_mark(plan, st, i);
+        }
         s->n++;
         if (c->has_value) {
             s->nv++;
@@ -180,6 +187,56 @@ int tl_window_add_at(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool
     return rc;
 }
 
+/* The slots a read of the k epochs ending at now_epoch visits, in epoch order. Rings of up to
+ * 64 slots visit only the window's slots marked in st->live; longer ones (baselines, hundreds
+ * of hourly buckets) visit the window's k slots. A visited slot is used only when its epoch is
+ * in the window: k <= nslots consecutive epochs hold each ring place at most once, so that is
+ * the same test as "holds epoch e" on a walk of the window. */
+typedef struct places {
+    uint64_t hi, lo; /* masked: places at or after the first one, then those before it */
+    uint32_t i, left; /* unmasked: the next place and how many remain */
+    int masked;
+} places;
+
+static inline void places_init(places *pl, const tl_plan *plan, const tl_planstate *st, int64_t now_epoch,
+                               uint32_t k)
+{
+    uint32_t n = plan->nslots, i0 = tl_window_slot(plan, now_epoch - (int64_t)k + 1);
+    pl->masked = n <= 64;
+    pl->i = i0;
+    pl->left = k;
+    if (!pl->masked)
+        return;
+    uint64_t all = n == 64 ? ~0ull : (1ull << n) - 1, w = all;
+    if (k < n) {
+        uint64_t span = (1ull << k) - 1;
+        w = (span << i0) & all;
+        if (i0 + k > n)
+            w |= span >> (n - i0); /* the part that wraps around to place 0 */
+    }
+    uint64_t m = st->live & w;
+    pl->hi = m & (~0ull << i0);
+    pl->lo = m & ~(~0ull << i0);
+}
+
+static inline int places_next(places *pl, const tl_plan *plan, uint32_t *i)
+{
+    if (!pl->masked) {
+        if (!pl->left)
+            return 0;
+        *i = pl->i;
+        pl->i = slot_next(plan, pl->i);
+        pl->left--;
+        return 1;
+    }
+    uint64_t *m = pl->hi ? &pl->hi : &pl->lo;
+    if (!*m)
+        return 0;
+    *i = (uint32_t)__builtin_ctzll(*m);
+    *m &= *m - 1;
+    return 1;
+}
+
 /* Reads visit the k epochs of the window directly (O(k), not O(ring)): a baseline reads one
  * bucket at a time from a ring of hundreds. */
 void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epoch, uint32_t k, tl_winagg *out)
@@ -189,12 +246,15 @@ void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epo
     out->max = -INFINITY;
     if (k > plan->nslots)
         k = plan->nslots;
+    int64_t e0 = now_epoch - (int64_t)k + 1;
+    places pl;
+    uint32_t i;
+    places_init(&pl, plan, st, now_epoch, k);
     if (plan->kind == TL_PLAN_COUNTER) {
         const tl_cslot *s = ccslots(st);
-        int64_t e = now_epoch - (int64_t)k + 1;
-        for (uint32_t i = tl_window_slot(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+        while (places_next(&pl, plan, &i)) {
             const tl_cslot *x = &s[i];
-            if (x->epoch == e) {
+            if (x->epoch >= e0 && x->epoch <= now_epoch) {
                 out->n += x->n;
                 out->hits += x->hits;
             }
@@ -202,10 +262,9 @@ void tl_window_read(const tl_plan *plan, const tl_planstate *st, int64_t now_epo
         return;
     }
     const tl_mslot *s = cmslots(st);
-    int64_t e = now_epoch - (int64_t)k + 1;
-    for (uint32_t i = tl_window_slot(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+    while (places_next(&pl, plan, &i)) {
         const tl_mslot *x = &s[i];
-        if (x->epoch != e)
+        if (x->epoch < e0 || x->epoch > now_epoch)
             continue;
         out->n += x->n;
         out->nv += x->nv;
@@ -227,32 +286,64 @@ void tl_window_read_sketch(const tl_plan *plan, const tl_planstate *st, int64_t 
     if (k > plan->nslots)
         k = plan->nslots;
     const tl_mslot *s = cmslots(st);
-    int64_t e = now_epoch - (int64_t)k + 1;
-    for (uint32_t i = tl_window_slot(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+    int64_t e0 = now_epoch - (int64_t)k + 1;
+    places pl;
+    uint32_t i;
+    places_init(&pl, plan, st, now_epoch, k);
+    while (places_next(&pl, plan, &i)) {
         const tl_mslot *x = &s[i];
-        if (x->epoch == e && x->sk)
+        if (x->epoch >= e0 && x->epoch <= now_epoch && x->sk)
             tl_sketch_acc_merge(acc, pool, x->sk);
     }
 }
 
+_Static_assert(offsetof(tl_cslot, n) == offsetof(tl_mslot, n) && offsetof(tl_cslot, epoch) == 0 &&
+                   offsetof(tl_mslot, epoch) == 0,
+               "both slot kinds start with the epoch and the count");
+
+/* Slot i's epoch and count (both slot kinds start with them). */
+static inline void slot_head(const tl_plan *plan, const tl_planstate *st, uint32_t i, int64_t *e, uint32_t *n)
+{
+    const char *p = (const char *)(st + 1) + i * (plan->kind == TL_PLAN_COUNTER ? sizeof(tl_cslot) : sizeof(tl_mslot));
+    memcpy(e, p, sizeof *e);
+    memcpy(n, p + offsetof(tl_cslot, n), sizeof *n);
+}
+
 int tl_window_live(const tl_plan *plan, const tl_planstate *st, int64_t min_epoch)
 {
-    if (plan->kind == TL_PLAN_COUNTER) {
-        const tl_cslot *s = ccslots(st);
-        for (uint32_t i = 0; i < plan->nslots; i++)
-            if (s[i].epoch >= min_epoch && s[i].n)
+    int64_t e;
+    uint32_t n;
+    if (plan->nslots <= 64) {
+        for (uint64_t m = st->live; m; m &= m - 1) {
+            slot_head(plan, st, (uint32_t)__builtin_ctzll(m), &e, &n);
+            if (e >= min_epoch && n)
                 return 1;
+        }
         return 0;
     }
-    const tl_mslot *s = cmslots(st);
-    for (uint32_t i = 0; i < plan->nslots; i++)
-        if (s[i].epoch >= min_epoch && s[i].n)
+    for (uint32_t i = 0; i < plan->nslots; i++) {
+        slot_head(plan, st, i, &e, &n);
+        if (e >= min_epoch && n)
             return 1;
+    }
     return 0;
 }
 
 void tl_window_expire(const tl_plan *plan, tl_planstate *st, int64_t min_epoch, tl_sketch_pool *pool)
 {
+    if (plan->nslots <= 64) {
+        for (uint64_t m = st->live; m; m &= m - 1) {
+            uint32_t i = (uint32_t)__builtin_ctzll(m), n;
+            int64_t e;
+            slot_head(plan, st, i, &e, &n);
+            if (e >= min_epoch)
+                continue;
+            st->live &= ~(1ull << i);
+            if (plan->kind == TL_PLAN_SKETCH)
+                tl_sketch_clear(pool, &mslots(st)[i].sk);
+        }
+        return;
+    }
     if (plan->kind != TL_PLAN_SKETCH)
         return;
     tl_mslot *s = mslots(st);
@@ -304,10 +395,12 @@ int tl_window_add_distinct(const tl_plan *plan, tl_planstate *st, tl_hll_pool *p
     int64_t e = tl_epoch(ts, plan->width_ms);
     if (e < low_epoch)
         return 1;
-    tl_mslot *s = &mslots(st)[tl_window_slot(plan, e)];
+    uint32_t i = tl_window_slot(plan, e);
+    tl_mslot *s = &mslots(st)[i];
     if (s->epoch != e) {
         if (s->epoch > e)
             return 1;
+        tl_window_mark(plan, st, i);
         s->epoch = e;
         s->n = s->nv = 0;
         tl_hll_clear(pool, &s->hll);
@@ -325,10 +418,13 @@ void tl_window_read_distinct(const tl_plan *plan, const tl_planstate *st, int64_
     if (k > plan->nslots)
         k = plan->nslots;
     const tl_mslot *s = cmslots(st);
-    int64_t e = now_epoch - (int64_t)k + 1;
-    for (uint32_t i = tl_window_slot(plan, e); e <= now_epoch; e++, i = slot_next(plan, i)) {
+    int64_t e0 = now_epoch - (int64_t)k + 1;
+    places pl;
+    uint32_t i;
+    places_init(&pl, plan, st, now_epoch, k);
+    while (places_next(&pl, plan, &i)) {
         const tl_mslot *x = &s[i];
-        if (x->epoch == e && x->hll)
+        if (x->epoch >= e0 && x->epoch <= now_epoch && x->hll)
             tl_hll_acc_merge(acc, pool, x->hll);
     }
 }
@@ -401,6 +497,7 @@ int tl_window_merge(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool,
         tl_cslot *s = &cslots(st)[i];
         if (s->epoch != e && cslot_claim(s, e))
             return 1;
+        tl_window_mark(plan, st, i);
         s->n += d->n;
         s->hits += d->hits;
         return 0;
@@ -408,6 +505,7 @@ int tl_window_merge(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool,
     tl_mslot *s = &mslots(st)[i];
     if (s->epoch != e && mslot_claim(plan, s, pool, e))
         return 1;
+    tl_window_mark(plan, st, i);
     s->n += d->n;
     if (!d->nv)
         return 0;
@@ -506,10 +604,16 @@ static void *load_place(const tl_plan *plan, tl_planstate *st, int64_t e)
     uint32_t i = tl_window_slot(plan, e);
     if (plan->kind == TL_PLAN_COUNTER) {
         tl_cslot *c = &cslots(st)[i];
-        return c->epoch != INT64_MIN && c->epoch > e ? NULL : c;
+        if (c->epoch != INT64_MIN && c->epoch > e)
+            return NULL;
+        tl_window_mark(plan, st, i);
+        return c;
     }
     tl_mslot *m = &mslots(st)[i];
-    return m->epoch != INT64_MIN && m->epoch > e ? NULL : m;
+    if (m->epoch != INT64_MIN && m->epoch > e)
+        return NULL;
+    tl_window_mark(plan, st, i);
+    return m;
 }
 
 int tl_window_load(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, tl_hll_pool *hll, tl_ckr *r)

@@ -63,9 +63,20 @@ typedef struct tl_planstate {
     uint32_t pad;
     double ex_floor;   /* field aggregates: min value over ex[] (-INFINITY while one is empty) */
     int64_t ex_oldest; /* field aggregates: min ts over ex[] (INT64_MIN while one is empty) */
+    uint64_t live;     /* rings of at most 64 slots: bit i set when slot i may hold data (it
+                          got an epoch, and no expiry found that epoch too old since), so a
+                          read visits only those of its window's slots: with many series most
+                          windows are sparse, and each slot read is a cache miss */
     tl_exemplar ex[TL_EXEMPLARS];
     /* followed by nslots tl_cslot or tl_mslot */
 } tl_planstate;
+
+/* Slot i of the ring got an epoch (every writer of a slot's epoch calls this). */
+static inline void tl_window_mark(const tl_plan *plan, tl_planstate *st, uint32_t i)
+{
+    if (plan->nslots <= 64)
+        st->live |= 1ull << i;
+}
 
 /* Bytes of a plan's state for a given kind and ring length. */
 uint32_t tl_window_state_size(tl_plan_kind kind, uint32_t nslots);
@@ -104,7 +115,8 @@ void tl_window_read_sketch(const tl_plan *plan, const tl_planstate *st, int64_t 
                            uint32_t k, const tl_sketch_pool *pool, tl_sketch_acc *acc);
 /* 1 if any slot holds an epoch >= min_epoch (the series still has live data). */
 int tl_window_live(const tl_plan *plan, const tl_planstate *st, int64_t min_epoch);
-/* Release sketches of slots older than min_epoch (called at slot ticks). */
+/* Release sketches of slots older than min_epoch, and forget those slots in st->live (called
+ * at slot ticks; no read looks at epochs older than the ring's span behind the watermark). */
 void tl_window_expire(const tl_plan *plan, tl_planstate *st, int64_t min_epoch,
                       tl_sketch_pool *pool);
 

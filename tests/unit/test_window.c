@@ -480,8 +480,12 @@ static void test_window_expire(void **state)
     for (size_t qi = 0; qi < sizeof qs / sizeof qs[0]; qi++)
         assert_within_alpha(tl_sketch_acc_quantile(&acc, qs[qi]), sorted[(size_t)floor(qs[qi] * 199)], qs[qi]);
     tl_winagg a;
+    tl_window_read(&p, st, 7, 4, &a);
+    assert_int_equal(a.n, 200);
+    /* expired slots are forgotten (no read looks that far back): epochs 0..3 no longer count */
     tl_window_read(&p, st, 7, 8, &a);
-    assert_int_equal(a.n, 400);
+    assert_int_equal(a.n, 200);
+    assert_int_equal(st->live, 0xf0); /* places 4..7 */
 
     tl_window_expire(&p, st, 100, pool);
     assert_int_equal(tl_sketch_pool_bytes_used(pool), 0);
@@ -491,10 +495,14 @@ static void test_window_expire(void **state)
     tl_planstate *sm = new_state(&pm);
     tl_contrib c = {.ts = 500, .has_value = 1, .value = 9};
     assert_int_equal(tl_window_add(&pm, sm, pool, &c, 0), 0);
-    tl_window_expire(&pm, sm, 100, pool);
+    tl_window_expire(&pm, sm, 0, pool); /* epoch 0 is not older than 0: kept */
     tl_window_read(&pm, sm, 0, 1, &a);
     assert_int_equal(a.nv, 1);
     assert_true(a.sum == 9);
+    tl_window_expire(&pm, sm, 1, pool); /* now it is: forgotten, whatever the kind */
+    tl_window_read(&pm, sm, 0, 1, &a);
+    assert_int_equal(a.n, 0);
+    assert_int_equal(sm->live, 0);
 
     tl_window_fini(&p, st, pool);
     tl_window_fini(&pm, sm, pool);
@@ -528,6 +536,73 @@ static void add_ex(const tl_plan *p, tl_planstate *st, int64_t ts, int hit, int 
 
 /* Counter with a numerator: the latest hits, newest first; non-hits and events without a
  * trace id never become exemplars; `since` and `max` cut the list. */
+/* Reads of rings of up to 64 slots visit only the slots marked in `live`. Whatever the mix of
+ * folds (in order, late, too old for the ring), merges and expiries, every read must equal
+ * the read of the same state with every slot marked, which is the plain walk of the window. */
+static void check_mask_reads(const tl_plan *p, tl_planstate *st, tl_planstate *all, tl_sketch_pool *pool,
+                             tl_sketch_acc *a1, tl_sketch_acc *a2, int64_t now, uint32_t k)
+{
+    memcpy(all, st, p->size);
+    all->live = p->nslots == 64 ? ~0ull : (1ull << p->nslots) - 1;
+    tl_winagg x, y;
+    tl_window_read(p, st, now, k, &x);
+    tl_window_read(p, all, now, k, &y);
+    assert_int_equal(x.n, y.n);
+    assert_int_equal(x.hits, y.hits);
+    assert_int_equal(x.nv, y.nv);
+    assert_true(x.sum == y.sum);
+    assert_true(x.min == y.min && x.max == y.max);
+    if (p->kind == TL_PLAN_SKETCH) {
+        tl_sketch_acc_reset(a1);
+        tl_sketch_acc_reset(a2);
+        tl_window_read_sketch(p, st, now, k, pool, a1);
+        tl_window_read_sketch(p, all, now, k, pool, a2);
+        assert_int_equal(a1->total, a2->total);
+    }
+    assert_int_equal(tl_window_live(p, st, now - (int64_t)p->nslots + 1),
+                     tl_window_live(p, all, now - (int64_t)p->nslots + 1));
+}
+
+static void test_window_live_mask_reads_equal_full_walk(void **state)
+{
+    (void)state;
+    tl_sketch_pool *pool = tl_sketch_pool_new(0);
+    tl_sketch_acc a1, a2;
+    assert_int_equal(tl_sketch_acc_init(&a1), 0);
+    assert_int_equal(tl_sketch_acc_init(&a2), 0);
+    const tl_plan_kind kinds[] = {TL_PLAN_COUNTER, TL_PLAN_MOMENTS, TL_PLAN_SKETCH};
+    const uint32_t rings[] = {7, 33, 64};
+    for (size_t ki = 0; ki < 3; ki++)
+        for (size_t ri = 0; ri < 3; ri++) {
+            tl_plan p = make_plan(kinds[ki], 1000, rings[ri], kinds[ki] == TL_PLAN_COUNTER ? 0 : -1);
+            tl_planstate *st = new_state(&p), *all = malloc(p.size);
+            assert_non_null(all);
+            tl_test_rng rng = {1000 + ki * 10 + ri};
+            int64_t now = 0;
+            for (int step = 0; step < 4000; step++) {
+                uint32_t r = tl_test_rand(&rng);
+                now += r % 3 == 0 ? (int64_t)(r >> 8) % 3 : 0;     /* time moves on, sometimes by two */
+                if (r % 97 == 0)
+                    now += (int64_t)rings[ri] + (r >> 4) % 40; /* a gap longer than the ring */
+                int64_t e = now - (int64_t)((r >> 12) % (rings[ri] + 3)); /* late, some too old */
+                tl_contrib c = {.ts = e * 1000 + (int64_t)(r >> 20) % 1000, .hit = (r >> 5) & 1, .has_value = 1,
+                                .value = (double)((r >> 7) % 500)};
+                tl_window_add(&p, st, pool, &c, INT64_MIN);
+                if (r % 11 == 0)
+                    tl_window_expire(&p, st, now - (int64_t)rings[ri] + 1, pool);
+                uint32_t k = 1 + (r >> 16) % rings[ri];
+                check_mask_reads(&p, st, all, pool, &a1, &a2, now, k);
+                check_mask_reads(&p, st, all, pool, &a1, &a2, now, rings[ri]);
+            }
+            tl_window_fini(&p, st, pool);
+            free(st);
+            free(all);
+        }
+    tl_sketch_acc_fini(&a1);
+    tl_sketch_acc_fini(&a2);
+    tl_sketch_pool_destroy(pool);
+}
+
 static void test_window_exemplars_counter_latest_hits(void **state)
 {
     (void)state;
@@ -693,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_window_sketch_pool_full),
         cmocka_unit_test(test_window_live),
         cmocka_unit_test(test_window_expire),
+        cmocka_unit_test(test_window_live_mask_reads_equal_full_walk),
         cmocka_unit_test(test_window_exemplars_counter_latest_hits),
         cmocka_unit_test(test_window_exemplars_counter_latest_events),
         cmocka_unit_test(test_window_exemplars_largest_values),
