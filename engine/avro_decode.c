@@ -752,6 +752,26 @@ static inline int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_
 __attribute__((noinline)) static const uint8_t *rd_long_slow(const uint8_t *s, const uint8_t *e,
                                                              int64_t *out, struct derr *d)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Varints of 2 to 8 bytes (millisecond timestamps take 6) with 8 bytes left to read: find
+     * the last byte in one word and gather its 7-bit groups in three steps (pairs, quads, all
+     * eight) instead of a loop with a branch per byte. Nothing of 8 bytes or fewer can be
+     * overlong, so the checks below are only needed for 9 and 10 bytes. */
+    if (e - s >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        uint64_t stop = ~w & 0x8080808080808080ull;
+        if (stop) {
+            unsigned n = (unsigned)__builtin_ctzll(stop) / 8 + 1;
+            uint64_t x = (n == 8 ? w : w & ((1ull << (8 * n)) - 1)) & 0x7f7f7f7f7f7f7f7full;
+            x = ((x & 0x7f007f007f007f00ull) >> 1) | (x & 0x007f007f007f007full);
+            x = ((x & 0x3fff00003fff0000ull) >> 2) | (x & 0x00003fff00003fffull);
+            x = ((x & 0x0fffffff00000000ull) >> 4) | (x & 0x000000000fffffffull);
+            *out = unzigzag(x);
+            return s + n;
+        }
+    }
+#endif
     uint64_t u = 0;
     for (int i = 0; i < 10; i++) {
         if (s + i >= e)

@@ -794,6 +794,24 @@ static void test_avro_decode_overlong_varint(void **state)
     assert_int_equal(decode_code(p, bb.b, bb.n, &ev, &err), TL_DECODE_OK);
     assert_int_equal(ev.ts_ms, INT64_MIN);
 
+    /* Every length from 1 to 10 bytes, on both sides of each 7-bit boundary, positive and
+     * negative: up to 8 bytes through the word-at-a-time path, 9 and 10 through the loop. */
+    for (int bit = 0; bit < 64; bit++) {
+        for (int delta = -1; delta <= 1; delta++) {
+            uint64_t mag = ((bit == 63 ? (uint64_t)INT64_MAX : (1ull << bit)) + (uint64_t)(int64_t)delta) &
+                           (uint64_t)INT64_MAX;
+            for (int sign = 0; sign < 2; sign++) {
+                int64_t ts = sign ? -(int64_t)mag : (int64_t)mag;
+                bb.n = 0;
+                bb_builtin_head(&bb, ts);
+                bb_long(&bb, 0);
+                bb_long(&bb, 0);
+                assert_int_equal(decode_code(p, bb.b, bb.n, &ev, &err), TL_DECODE_OK);
+                assert_int_equal(ev.ts_ms, ts);
+            }
+        }
+    }
+
     /* A varint cut short. */
     assert_int_equal(decode_code(p, (const uint8_t *)"\x80\x80", 2, &ev, &err),
                      TL_DECODE_TRUNCATED);
