@@ -195,7 +195,7 @@ void tl_shard_fold(tl_shard *s, const tl_fold *f, uint32_t owner)
             tl_contrib c = tl_fold_contrib(f, pl);
             tl_slotpos *sp = &s->pos[pid];
             tl_slotpos_at(sp, pl, f->ts);
-            int rc = tl_window_add_at(pl, tl_series_at(se, pl->offset), s->pool, &c, sp->e, sp->slot, s->low_epoch[pid]);
+            int rc = tl_window_add_fast(pl, tl_series_at(se, pl->offset), s->pool, &c, sp->e, sp->slot, s->low_epoch[pid]);
             if (rc == 1) {
                 s->st.late++;
                 continue;

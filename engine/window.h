@@ -103,6 +103,24 @@ int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool,
 int tl_window_add_at(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_contrib *c,
                      int64_t epoch, uint32_t slot, int64_t low_epoch);
 
+/* tl_window_add_at with its most common case inline: a counter whose slot already holds epoch
+ * e, for an event that leaves no exemplar (its numerator did not match, or it has no trace
+ * id). That is most counter updates of a rule pack of ratios, and it spares the fold a call per
+ * plan; everything else takes the full function. */
+static inline int tl_window_add_fast(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool,
+                                     const tl_contrib *c, int64_t e, uint32_t i, int64_t low_epoch)
+{
+    if (plan->kind == TL_PLAN_COUNTER && e >= low_epoch && !(c->trace_id.n && (plan->pred < 0 || c->hit))) {
+        tl_cslot *s = (tl_cslot *)(st + 1) + i;
+        if (s->epoch == e) {
+            s->n++;
+            s->hits += c->hit ? 1u : 0u;
+            return 0;
+        }
+    }
+    return tl_window_add_at(plan, st, pool, c, e, i, low_epoch);
+}
+
 /* Aggregate over the k slots ending at epoch `now_epoch`. */
 typedef struct tl_winagg {
     uint64_t n, hits, nv;
