@@ -103,18 +103,27 @@ int tl_window_add(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool,
 int tl_window_add_at(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool, const tl_contrib *c,
                      int64_t epoch, uint32_t slot, int64_t low_epoch);
 
-/* tl_window_add_at with its most common case inline: a counter whose slot already holds epoch
- * e, for an event that leaves no exemplar (its numerator did not match, or it has no trace
- * id). That is most counter updates of a rule pack of ratios, and it spares the fold a call per
- * plan; everything else takes the full function. */
+/* tl_window_add_at with its most common cases inline, when the slot already holds epoch e and
+ * the event leaves no exemplar: a counter whose numerator did not match (or without a trace
+ * id), a field aggregate the event does not carry the field of. That is most plan updates of
+ * a rule pack of ratios and averages, and it spares the fold a call per plan; everything else
+ * takes the full function. */
 static inline int tl_window_add_fast(const tl_plan *plan, tl_planstate *st, tl_sketch_pool *pool,
                                      const tl_contrib *c, int64_t e, uint32_t i, int64_t low_epoch)
 {
-    if (plan->kind == TL_PLAN_COUNTER && e >= low_epoch && !(c->trace_id.n && (plan->pred < 0 || c->hit))) {
+    if (e < low_epoch)
+        return 1;
+    if (plan->kind == TL_PLAN_COUNTER && !(c->trace_id.n && (plan->pred < 0 || c->hit))) {
         tl_cslot *s = (tl_cslot *)(st + 1) + i;
         if (s->epoch == e) {
             s->n++;
             s->hits += c->hit ? 1u : 0u;
+            return 0;
+        }
+    } else if ((plan->kind == TL_PLAN_MOMENTS || plan->kind == TL_PLAN_SKETCH) && !c->has_value) {
+        tl_mslot *s = (tl_mslot *)(st + 1) + i; /* an event without the field: counted, no value */
+        if (s->epoch == e) {
+            s->n++;
             return 0;
         }
     }
