@@ -766,26 +766,30 @@ static uint32_t slot_offset(const tl_plan *pl, int64_t e)
     return pl->offset + (uint32_t)(sizeof(tl_planstate) + sz * tl_window_slot(pl, e));
 }
 
-/* The closing evaluations of one series: each rule of the group at every slot boundary of its
- * pass (s->from[ri] to the newest complete slot), in rule order, as a rule-by-rule walk would
- * apply them to this series. */
-static uint32_t close_series(tl_shard *s, const tl_group *g, tl_series *se, int64_t wm)
+/* Round j of the closing evaluations of one series: each rule of the group, in rule order, at
+ * its j-th pending slot boundary (s->from[ri] + j) if it has one. */
+static uint32_t close_series(tl_shard *s, const tl_group *g, tl_series *se, int64_t wm, int64_t j)
 {
     uint32_t n = 0;
     for (uint32_t k = 0; k < g->nrules; k++) {
         uint32_t ri = g->rules[k];
         const tl_rule *r = &s->prog->rules[ri];
-        for (int64_t ep = s->from[ri], last = tl_epoch(wm, r->width_ms) - 1; ep <= last; ep++)
-            n += eval_rule(s, r, se, ep, 0);
+        if (s->from[ri] + j <= tl_epoch(wm, r->width_ms) - 1)
+            n += eval_rule(s, r, se, s->from[ri] + j, 0);
     }
     return n;
 }
 
 /* Closing evaluations of group gi's rules at every slot boundary the watermark crossed, and
- * the freeing of series that went idle. One walk over the table does both, series by series,
- * so with many series each record is brought into cache once per pass (not once per rule and
+ * the freeing of series that went idle. A walk over the table does both, series by series, so
+ * with many series each record is brought into cache once per walk (not once per rule and
  * once more for the idle check), and the records a few entries ahead are fetched meanwhile.
- * The idle check runs when some rule's closing progress moves. */
+ * When the watermark crossed several boundaries, there is one walk per boundary (round j
+ * closes every rule's j-th one), so every series has reached boundary j before any reaches
+ * j + 1: what one series' evaluation sees of the others (a rule's count of active instances,
+ * for its cap) and of its own other rules (a higher severity level firing) does not depend on
+ * how many boundaries one pass covers, i.e. on batching. The idle check runs in the last
+ * walk, when some rule's closing progress moves. */
 static uint32_t close_group(tl_shard *s, uint32_t gi, int64_t wm)
 {
     const tl_program *p = s->prog;
@@ -793,7 +797,8 @@ static uint32_t close_group(tl_shard *s, uint32_t gi, int64_t wm)
     tl_series_table *t = &s->tables[gi];
     if (s->min_ts == INT64_MAX)
         return 0; /* nothing folded yet: nothing to evaluate */
-    int evaluate = 0, moves = 0;
+    int moves = 0;
+    int64_t rounds = 0;
     uint32_t lines[CLOSE_LINES], nl = 0;
     lines[nl++] = 0; /* the header */
     for (uint32_t o = g->inst_offset & ~63u; o < g->inst_offset + g->nrules * (uint32_t)sizeof(tl_inst) &&
@@ -810,7 +815,8 @@ static uint32_t close_group(tl_shard *s, uint32_t gi, int64_t wm)
         if (last - from > MAX_CATCH_UP)
             from = last - MAX_CATCH_UP; /* a huge jump (idle advance over hours): keep the tail */
         s->from[ri] = from;
-        evaluate |= from <= last;
+        if (last - from + 1 > rounds)
+            rounds = last - from + 1;
         moves |= last > s->closed[ri] || s->closed[ri] == INT64_MIN;
         if (from <= last && nl < CLOSE_LINES) /* the newest slot the rule reads */
             lines[nl++] = slot_offset(&p->plans[r->count_plan], last);
@@ -819,7 +825,9 @@ static uint32_t close_group(tl_shard *s, uint32_t gi, int64_t wm)
         lines[nl++] = p->plans[g->plans[k]].offset; /* the plan's header: its `live` mask */
     uint32_t n = 0;
     uint64_t idle = 0;
-    if (evaluate || moves) {
+    int64_t walks = rounds ? rounds : moves; /* the idle check alone takes a walk too */
+    for (int64_t j = 0; j < walks; j++) {
+        int last_walk = j == walks - 1;
         for (size_t i = 0; i < t->cap; i++) {
             const tl_series *ahead = i + CLOSE_AHEAD < t->cap ? t->slots[i + CLOSE_AHEAD].s : NULL;
             if (ahead)
@@ -828,15 +836,15 @@ static uint32_t close_group(tl_shard *s, uint32_t gi, int64_t wm)
             tl_series *se = t->slots[i].s;
             if (!se)
                 continue;
-            if (evaluate)
-                n += close_series(s, g, se, wm);
-            if (moves && !se->dirty && series_idle(s, gi, se, wm)) {
+            if (j < rounds)
+                n += close_series(s, g, se, wm, j);
+            if (last_walk && moves && !se->dirty && series_idle(s, gi, se, wm)) {
                 se->evict = 1;
                 idle++;
             }
         }
-        if (t->overflow && evaluate)
-            n += close_series(s, g, t->overflow, wm);
+        if (t->overflow && j < rounds)
+            n += close_series(s, g, t->overflow, wm, j);
     }
     /* Free the idle ones. A removal shifts later entries back into slot i (possibly one from
      * the table's start, already seen: its mark makes a second look harmless). */

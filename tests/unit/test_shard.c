@@ -421,6 +421,51 @@ static void test_shard_max_instances(void **state)
 }
 
 
+/* The cap counts active instances across series. Services take turns failing, so instances
+ * resolve and others are refused or admitted while the cap is full. The same timeline evaluated
+ * at every 10 s slot boundary and once a minute (each pass then closes six boundaries) must give
+ * the same transitions: a pass closes boundary j for every series before any series' boundary
+ * j + 1, so what the cap admits does not depend on how many boundaries one pass covers. */
+static void run_capped_turns(tl_tl *t, int64_t step)
+{
+    char spec[128];
+    for (int i = 0; i < 8; i++) {
+        snprintf(spec, sizeof spec, "kind=tool_call service=s%d status=ok", i);
+        int64_t from = T0 + (i % 4) * 40 * SEC + (i / 4) * 5 * SEC, to = from + 70 * SEC + i * 10 * SEC;
+        tl_tl_every(t, T0, from, SEC, spec, 0, NULL);
+        tl_tl_every(t, from, to, SEC, spec, 1.0, "status=error");
+        tl_tl_every(t, to, T0 + 8 * MIN, SEC, spec, 0, NULL);
+    }
+    tl_tl_run(t, T0, T0 + 8 * MIN, step);
+}
+
+static void test_shard_cap_does_not_depend_on_batching(void **state)
+{
+    (void)state;
+    tl_tl *fine = tl_tl_new(RATIO_RULE("    max_instances: 2\n"));
+    tl_tl *coarse = tl_tl_new(RATIO_RULE("    max_instances: 2\n"));
+    run_capped_turns(fine, 10 * SEC);
+    run_capped_turns(coarse, MIN);
+    assert_true(tl_tl_capped(fine) > 0);          /* the cap did refuse some */
+    assert_true(tl_tl_count(fine, "R", TL_ALERT_FIRING) > 2); /* and admitted others later */
+    assert_int_equal(tl_tl_nalerts(fine), tl_tl_nalerts(coarse));
+    for (size_t i = 0; i < tl_tl_nalerts(fine); i++) {
+        const tl_tl_alert *a = tl_tl_alert_at(fine, i);
+        int found = 0;
+        for (size_t j = 0; j < tl_tl_nalerts(coarse) && !found; j++) {
+            const tl_tl_alert *b = tl_tl_alert_at(coarse, j);
+            found = a->state == b->state && a->starts_at == b->starts_at && a->ts == b->ts &&
+                    strcmp(a->labels, b->labels) == 0 && strcmp(a->transition_id, b->transition_id) == 0;
+        }
+        if (!found)
+            fail_msg("transition %zu (%s at %lld) of the fine run is missing from the coarse one", i, a->labels,
+                     (long long)(a->ts - T0));
+    }
+    assert_int_equal(tl_tl_capped(fine), tl_tl_capped(coarse));
+    tl_tl_free(fine);
+    tl_tl_free(coarse);
+}
+
 /* "average cost per request doubled compared with the 7-day baseline": a week at $0.010 per
  * call, then $0.025 fires (2.5x the hourly baseline) and $0.015 (1.5x) does not. The baseline
  * comes from hourly roll-ups, so the check costs 168 buckets per series, not a week of slots. */
@@ -1442,6 +1487,7 @@ int main(void)
         cmocka_unit_test(test_shard_keep_firing_for),
         cmocka_unit_test(test_shard_confidence_guard),
         cmocka_unit_test(test_shard_max_instances),
+        cmocka_unit_test(test_shard_cap_does_not_depend_on_batching),
         cmocka_unit_test(test_shard_baseline_7d),
         cmocka_unit_test(test_shard_previous_and_offset),
         cmocka_unit_test(test_shard_absence_alert),
