@@ -307,6 +307,7 @@ struct baseline {
     _Atomic uint64_t count;
     _Atomic int64_t t0, t1, c0, c1; /* wall and process CPU at the run's start and end */
     _Atomic uint64_t n0;
+    tl_bench_tcpu tc0, tc1; /* CPU by thread class, taken with c0 and c1 */
 };
 
 static void *base_worker_main(void *arg)
@@ -337,10 +338,12 @@ static void *base_worker_main(void *arg)
             atomic_store(&b->n0, got);
             atomic_store(&b->t0, t);
             atomic_store(&b->c0, cpu_ns());
+            tl_bench_thread_cpu(&b->tc0);
         }
         if (prev + got >= b->total && prev < b->total) {
             atomic_store(&b->t1, t);
             atomic_store(&b->c1, cpu_ns());
+            tl_bench_thread_cpu(&b->tc1);
         }
     }
     tl_free(msgs);
@@ -380,6 +383,7 @@ typedef struct run_result {
     uint64_t timed;     /* messages consumed inside [t0, t1] */
     double seconds;     /* t1 - t0 */
     double cpu_seconds; /* process CPU time over [t0, t1] */
+    int64_t tc_ns[TL_TC_N]; /* the same, by thread class */
     uint64_t events, malformed, alerts, late, holds;
 } run_result;
 
@@ -431,6 +435,9 @@ static int run_baseline(const char *bootstraps, const char *group, const char *t
         if (pthread_create(&b->w[i].th, NULL, base_worker_main, &b->w[i]) != 0)
             goto out;
         b->w[i].started = 1;
+        char name[16];
+        snprintf(name, sizeof name, "base:worker%d", i);
+        pthread_setname_np(b->w[i].th, name);
     }
     uint64_t last = 0;
     int64_t last_change = tl_bench_now_ns();
@@ -464,6 +471,8 @@ out:
         res->timed = total - atomic_load(&b->n0);
         res->seconds = (double)(atomic_load(&b->t1) - atomic_load(&b->t0)) * 1e-9;
         res->cpu_seconds = (double)(atomic_load(&b->c1) - atomic_load(&b->c0)) * 1e-9;
+        for (int k = 0; k < TL_TC_N; k++) /* the workers are joined: their snapshots are visible */
+            res->tc_ns[k] = b->tc1.ns[k] - b->tc0.ns[k];
     }
     if (b->rk)
         rd_kafka_consumer_close(b->rk);
@@ -483,6 +492,7 @@ typedef struct monitor {
     uint64_t total;
     _Atomic int done;
     int64_t t0, t1, c0, c1;
+    tl_bench_tcpu tc0, tc1;
     uint64_t n0;
     int stalled;
 } monitor;
@@ -500,11 +510,13 @@ static void *monitor_main(void *arg)
         if (s.messages > 0 && !m->t0) {
             m->t0 = t;
             m->c0 = cpu_ns();
+            tl_bench_thread_cpu(&m->tc0);
             m->n0 = done;
         }
         if (done >= m->total) {
             m->t1 = t;
             m->c1 = cpu_ns();
+            tl_bench_thread_cpu(&m->tc1);
             break;
         }
         if (done != last) {
@@ -567,6 +579,8 @@ static int run_tripline(const char *bootstraps, const char *group, const char *t
         res->timed = total - mon.n0;
         res->seconds = (double)(mon.t1 - mon.t0) * 1e-9;
         res->cpu_seconds = (double)(mon.c1 - mon.c0) * 1e-9;
+        for (int k = 0; k < TL_TC_N; k++)
+            res->tc_ns[k] = mon.tc1.ns[k] - mon.tc0.ns[k];
     }
     rc = erc ? -1 : 0;
 out:
@@ -577,10 +591,22 @@ out:
 
 /* ---- one cell: a format and a broker count ------------------------------------------------- */
 
+/* {"workers":N,...}: CPU ns per event of each thread class (bench_util.h) */
+static void by_thread(char *out, size_t cap, const int64_t *tc, uint64_t n)
+{
+    size_t k = (size_t)snprintf(out, cap, "{");
+    for (int c = 0; c < TL_TC_N && k < cap; c++)
+        k += (size_t)snprintf(out + k, cap - k, "%s\"%s\":%.0f", c ? "," : "", tl_bench_tc_names[c],
+                              n ? (double)tc[c] / (double)n : 0.0);
+    if (k < cap)
+        snprintf(out + k, cap - k, "}");
+}
+
 typedef struct cell_result {
     uint64_t events, rounds, partitions, retained, alerts, malformed, late, holds;
     double avg_bytes;
     double base_s, tl_s, base_cpu, tl_cpu;
+    int64_t base_tc[TL_TC_N], tl_tc[TL_TC_N]; /* CPU by thread class, ns */
     uint64_t base_n, tl_n;
     double wall_s;
 } cell_result;
@@ -694,6 +720,10 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         cr->tl_s += rt.seconds;
         cr->base_cpu += rb.cpu_seconds;
         cr->tl_cpu += rt.cpu_seconds;
+        for (int c = 0; c < TL_TC_N; c++) {
+            cr->base_tc[c] += rb.tc_ns[c];
+            cr->tl_tc[c] += rt.tc_ns[c];
+        }
         cr->alerts += rt.alerts;
         cr->malformed += rt.malformed;
         cr->late += rt.late;
@@ -788,17 +818,22 @@ int main(int argc, char **argv)
                 break;
             }
             double base_rate = (double)cr.base_n / cr.base_s, tl_rate = (double)cr.tl_n / cr.tl_s;
+            char base_by[256], tl_by[256];
+            by_thread(base_by, sizeof base_by, cr.base_tc, cr.base_n);
+            by_thread(tl_by, sizeof tl_by, cr.tl_tc, cr.tl_n);
             printf("{\"bench\":\"e2e\",\"format\":\"%s\",\"brokers\":%d,\"threads\":%d,\"events\":%llu,"
                    "\"baseline_events_per_sec\":%.0f,\"tripline_events_per_sec\":%.0f,\"ratio\":%.3f,"
                    "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,\"late\":%llu,\"held_back\":%llu,"
                    "\"baseline_seconds\":%.3f,\"tripline_seconds\":%.3f,\"message_bytes\":%.0f,"
                    "\"partition_retains\":%llu,\"baseline_cpu_ns_per_event\":%.0f,\"tripline_cpu_ns_per_event\":%.0f,"
-                   "\"baseline_cores_busy\":%.2f,\"tripline_cores_busy\":%.2f,\"nproc\":%ld,\"cpu\":\"%s\"}\n",
+                   "\"baseline_cores_busy\":%.2f,\"tripline_cores_busy\":%.2f,"
+                   "\"baseline_cpu_ns_per_event_by_thread\":%s,\"tripline_cpu_ns_per_event_by_thread\":%s,"
+                   "\"nproc\":%ld,\"cpu\":\"%s\"}\n",
                    fmt_names[fmt], brokers, threads, (unsigned long long)cr.events, base_rate, tl_rate,
                    tl_rate / base_rate, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
                    (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, (unsigned long long)cr.holds, cr.base_s, cr.tl_s,
                    cr.avg_bytes, (unsigned long long)cr.retained, cr.base_cpu * 1e9 / (double)cr.base_n,
-                   cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s, nproc, model);
+                   cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s, base_by, tl_by, nproc, model);
             fflush(stdout);
             fprintf(stderr,
                     "e2e %s, %d broker%s, %d threads: consume-and-discard %.2fM ev/s, tripline %.2fM ev/s, "

@@ -1736,6 +1736,9 @@ int tl_engine_run(tl_engine *e)
             break;
         }
         e->w[i].started = 1;
+        char name[16]; /* visible in top -H and perf: tl:worker<N> */
+        snprintf(name, sizeof name, "tl:worker%u", i);
+        pthread_setname_np(e->w[i].th, name);
     }
     int64_t next_stats = wall_ms() + e->cfg->stats_interval_ms;
     int quiet_rounds = 0;

@@ -1,5 +1,7 @@
 /* bench/support/bench_util.c - see bench_util.h. */
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -69,5 +71,52 @@ int tl_bench_conf_set(rd_kafka_conf_t *conf, const tl_kv *kv, size_t n, const ch
         fprintf(stderr, "%s: %s\n", who, err);
         return -1;
     }
+    return 0;
+}
+
+const char *const tl_bench_tc_names[TL_TC_N] = {"workers", "rdk_brokers", "rdk_main", "mock_cluster", "other"};
+
+static int thread_class(const char *comm)
+{
+    if (strncmp(comm, "tl:worker", 9) == 0 || strncmp(comm, "base:worker", 11) == 0)
+        return TL_TC_WORKER;
+    if (strncmp(comm, "rdk:broker", 10) == 0)
+        return TL_TC_BROKER;
+    if (strcmp(comm, "rdk:main") == 0)
+        return TL_TC_RDK_MAIN;
+    if (strncmp(comm, "rdk:mock", 8) == 0)
+        return TL_TC_MOCK;
+    return TL_TC_OTHER;
+}
+
+int tl_bench_thread_cpu(tl_bench_tcpu *out)
+{
+    memset(out, 0, sizeof *out);
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        long tid = strtol(de->d_name, NULL, 10);
+        char path[64], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%ld/comm", tid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* the thread just ended */
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = '\0';
+        fclose(f);
+        comm[strcspn(comm, "\n")] = '\0';
+        /* Linux's per-thread CPU clock of any thread of the process, by its tid (the encoding
+         * pthread_getcpuclockid uses: CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD_MASK) */
+        clockid_t cid = (clockid_t)((~(unsigned)tid << 3) | 6u);
+        struct timespec ts;
+        if (clock_gettime(cid, &ts) != 0)
+            continue;
+        out->ns[thread_class(comm)] += (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    }
+    closedir(d);
     return 0;
 }

@@ -25,4 +25,18 @@ long tl_bench_read_file(const char *path, char *buf, size_t cap, const char *who
 /* Set every property; on an error print "<who>: <message>" on stderr and return -1. */
 int tl_bench_conf_set(rd_kafka_conf_t *conf, const tl_kv *kv, size_t n, const char *who);
 
+/* CPU time of this process's threads, summed by what their names say they are, ns. Classes:
+ * workers ("tl:worker<N>", and bench baselines' "base:worker<N>"), librdkafka broker threads
+ * ("rdk:broker*"), librdkafka main threads ("rdk:main"), the embedded mock cluster ("rdk:mock")
+ * and everything else (the program's own main and monitor threads, librdkafka's others).
+ * Two snapshots around a timed run say where its CPU went. A thread that ended between the
+ * two loses its time, so take both while the run's threads are alive. Not for hot paths: it
+ * lists /proc/self/task. Returns 0, or -1 if /proc cannot be read. */
+enum { TL_TC_WORKER, TL_TC_BROKER, TL_TC_RDK_MAIN, TL_TC_MOCK, TL_TC_OTHER, TL_TC_N };
+typedef struct tl_bench_tcpu {
+    int64_t ns[TL_TC_N];
+} tl_bench_tcpu;
+extern const char *const tl_bench_tc_names[TL_TC_N];
+int tl_bench_thread_cpu(tl_bench_tcpu *out);
+
 #endif
