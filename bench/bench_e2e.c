@@ -385,6 +385,7 @@ typedef struct run_result {
     double cpu_seconds; /* process CPU time over [t0, t1] */
     int64_t tc_ns[TL_TC_N]; /* the same, by thread class */
     uint64_t events, malformed, alerts, late, holds;
+    uint64_t consumes, ring_waits; /* the engine's (tl_engine_stats) */
 } run_result;
 
 static int run_baseline(const char *bootstraps, const char *group, const char *topic, int threads, uint64_t total,
@@ -435,8 +436,9 @@ static int run_baseline(const char *bootstraps, const char *group, const char *t
         if (pthread_create(&b->w[i].th, NULL, base_worker_main, &b->w[i]) != 0)
             goto out;
         b->w[i].started = 1;
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "base:worker%d", i);
+        name[15] = '\0';
         pthread_setname_np(b->w[i].th, name);
     }
     uint64_t last = 0;
@@ -572,6 +574,8 @@ static int run_tripline(const char *bootstraps, const char *group, const char *t
     res->alerts = s.alerts;
     res->late = s.late;
     res->holds = s.holds;
+    res->consumes = s.consumes;
+    res->ring_waits = s.ring_waits;
     if (mon.stalled)
         fprintf(stderr, "bench_e2e: tripline stalled at %llu of %llu messages\n", (unsigned long long)s.messages,
                 (unsigned long long)total);
@@ -604,6 +608,7 @@ static void by_thread(char *out, size_t cap, const int64_t *tc, uint64_t n)
 
 typedef struct cell_result {
     uint64_t events, rounds, partitions, retained, alerts, malformed, late, holds;
+    uint64_t tl_messages, consumes, ring_waits;
     double avg_bytes;
     double base_s, tl_s, base_cpu, tl_cpu;
     int64_t base_tc[TL_TC_N], tl_tc[TL_TC_N]; /* CPU by thread class, ns */
@@ -728,6 +733,9 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         cr->malformed += rt.malformed;
         cr->late += rt.late;
         cr->holds += rt.holds;
+        cr->tl_messages += rt.consumed;
+        cr->consumes += rt.consumes;
+        cr->ring_waits += rt.ring_waits;
         fprintf(stderr, "    round %llu (%s first): %llu events loaded in %.2fs; baseline %.0f/s, tripline %.0f/s\n",
                 (unsigned long long)k, order_base_first ? "baseline" : "tripline", (unsigned long long)n, load_s,
                 (double)rb.timed / rb.seconds, (double)rt.timed / rt.seconds);
@@ -823,7 +831,7 @@ int main(int argc, char **argv)
             by_thread(tl_by, sizeof tl_by, cr.tl_tc, cr.tl_n);
             printf("{\"bench\":\"e2e\",\"format\":\"%s\",\"brokers\":%d,\"threads\":%d,\"events\":%llu,"
                    "\"baseline_events_per_sec\":%.0f,\"tripline_events_per_sec\":%.0f,\"ratio\":%.3f,"
-                   "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,\"late\":%llu,\"held_back\":%llu,"
+                   "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,\"late\":%llu,\"held_back\":%llu,\"batch_avg\":%.0f,\"ring_waits\":%llu,"
                    "\"baseline_seconds\":%.3f,\"tripline_seconds\":%.3f,\"message_bytes\":%.0f,"
                    "\"partition_retains\":%llu,\"baseline_cpu_ns_per_event\":%.0f,\"tripline_cpu_ns_per_event\":%.0f,"
                    "\"baseline_cores_busy\":%.2f,\"tripline_cores_busy\":%.2f,"
@@ -831,7 +839,8 @@ int main(int argc, char **argv)
                    "\"nproc\":%ld,\"cpu\":\"%s\"}\n",
                    fmt_names[fmt], brokers, threads, (unsigned long long)cr.events, base_rate, tl_rate,
                    tl_rate / base_rate, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
-                   (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, (unsigned long long)cr.holds, cr.base_s, cr.tl_s,
+                   (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, (unsigned long long)cr.holds,
+                   cr.consumes ? (double)cr.tl_messages / (double)cr.consumes : 0.0, (unsigned long long)cr.ring_waits, cr.base_s, cr.tl_s,
                    cr.avg_bytes, (unsigned long long)cr.retained, cr.base_cpu * 1e9 / (double)cr.base_n,
                    cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s, base_by, tl_by, nproc, model);
             fflush(stdout);

@@ -157,12 +157,14 @@ typedef struct worker {
     _Atomic int quiescent;
     _Atomic int finished;
     _Atomic int stopped_consuming;
-    _Atomic uint64_t s_messages, s_events, s_malformed, s_holds;
+    _Atomic uint64_t s_messages, s_events, s_malformed, s_holds, s_consumes, s_ring_waits;
     _Atomic uint32_t s_batches; /* batches whose offsets are not stored yet */
     _Atomic uint64_t s_late, s_series, s_overflowed, s_capped; /* from the shard, after each evaluation */
     uint64_t messages, events, malformed;
     uint64_t held;       /* messages held back across all partitions */
     uint64_t holds;      /* messages ever held back (each is decoded twice) */
+    uint64_t consumes;   /* consume calls that returned messages */
+    uint64_t ring_waits; /* times a full ring to another worker made this one wait */
     uint64_t held_bytes; /* their payload bytes (against HOLD_BUDGET_BYTES) */
 } worker;
 
@@ -445,13 +447,16 @@ static uint32_t part_index(worker *w, const rd_kafka_message_t *m, uint32_t hint
 
 static void *ring_reserve(worker *w, uint32_t o, size_t n)
 {
-    void *buf;
-    while (!(buf = tl_ring_reserve(w->out[o], n))) {
+    void *buf = tl_ring_reserve(w->out[o], n);
+    if (buf)
+        return buf;
+    w->ring_waits++;
+    do {
         /* backpressure: let the owner catch up, and keep our own rings moving meanwhile */
         tl_ring_publish(w->out[o]);
         drain_in(w);
         sched_yield();
-    }
+    } while (!(buf = tl_ring_reserve(w->out[o], n)));
     return buf;
 }
 
@@ -736,6 +741,8 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
     atomic_store_explicit(&w->s_events, w->events, memory_order_relaxed);
     atomic_store_explicit(&w->s_malformed, w->malformed, memory_order_relaxed);
     atomic_store_explicit(&w->s_holds, w->holds, memory_order_relaxed);
+    atomic_store_explicit(&w->s_consumes, w->consumes += n > 0, memory_order_relaxed);
+    atomic_store_explicit(&w->s_ring_waits, w->ring_waits, memory_order_relaxed);
 }
 
 /* Every partition at its end, past the grace, so the watermark no longer waits for it. */
@@ -1667,6 +1674,8 @@ void tl_engine_stats_get(tl_engine *e, tl_engine_stats *s)
         s->events += atomic_load_explicit(&w->s_events, memory_order_relaxed);
         s->malformed += atomic_load_explicit(&w->s_malformed, memory_order_relaxed);
         s->holds += atomic_load_explicit(&w->s_holds, memory_order_relaxed);
+        s->consumes += atomic_load_explicit(&w->s_consumes, memory_order_relaxed);
+        s->ring_waits += atomic_load_explicit(&w->s_ring_waits, memory_order_relaxed);
         s->late += atomic_load_explicit(&w->s_late, memory_order_relaxed);
         s->series += atomic_load_explicit(&w->s_series, memory_order_relaxed);
         s->overflowed += atomic_load_explicit(&w->s_overflowed, memory_order_relaxed);
@@ -1704,10 +1713,11 @@ static void print_stats(tl_engine *e)
     if (s.watermark != INT64_MIN)
         tl_time_format_rfc3339(s.watermark, wm, sizeof wm);
     tl_log(TL_LOG_INFO,
-           "stats: messages=%llu events=%llu malformed=%llu late=%llu held_back=%llu series=%llu overflowed=%llu "
+           "stats: messages=%llu events=%llu malformed=%llu late=%llu held_back=%llu ring_waits=%llu series=%llu overflowed=%llu "
            "capped=%llu alerts=%llu acked=%llu retries=%llu gap_lost=%llu watermark=%s",
            (unsigned long long)s.messages, (unsigned long long)s.events, (unsigned long long)s.malformed,
-           (unsigned long long)s.late, (unsigned long long)s.holds, (unsigned long long)s.series, (unsigned long long)s.overflowed,
+           (unsigned long long)s.late, (unsigned long long)s.holds,
+           (unsigned long long)s.ring_waits, (unsigned long long)s.series, (unsigned long long)s.overflowed,
            (unsigned long long)s.capped,
            (unsigned long long)s.alerts, (unsigned long long)s.alerts_acked, (unsigned long long)s.delivery_retries,
            (unsigned long long)s.input_gap_messages, wm);
@@ -1736,8 +1746,9 @@ int tl_engine_run(tl_engine *e)
             break;
         }
         e->w[i].started = 1;
-        char name[16]; /* visible in top -H and perf: tl:worker<N> */
+        char name[32]; /* visible in top -H and perf: tl:worker<N> (the kernel keeps 15 bytes) */
         snprintf(name, sizeof name, "tl:worker%u", i);
+        name[15] = '\0';
         pthread_setname_np(e->w[i].th, name);
     }
     int64_t next_stats = wall_ms() + e->cfg->stats_interval_ms;

@@ -54,6 +54,10 @@ typedef struct tl_engine_stats {
     uint64_t input_gap_messages;  /* ... the messages deleted before they were read */
     uint64_t split_assignments;   /* assignments with part of an input topic's partitions: another
                                      instance shares the group (a deployment mistake) */
+    uint64_t consumes;            /* consume calls that returned messages: messages / consumes is
+                                     the batch size the client delivers */
+    uint64_t ring_waits;          /* times a worker waited for room in a full ring to another
+                                     worker (an owner falling behind) */
 } tl_engine_stats;
 
 /* The librdkafka consumer properties the engine sets before the user's (-X, config), so that

@@ -230,6 +230,10 @@ static void test_pipeline_fire_resolve_dead_letters(void **state)
     assert_int_equal(st.messages, fx->valid + fx->malformed);
     assert_int_equal(st.alerts, 3);
     assert_int_equal(st.alerts_acked, 3);
+    /* every message came from a consume call that returned some; no call returns more than the
+     * batch limit (1024) */
+    assert_true(st.consumes >= 1 && st.consumes <= st.messages);
+    assert_true(st.consumes * 1024 >= st.messages);
 
     tl_kt_msgs alerts = tl_kt_read_all(fx->mock.bootstraps, "alerts", 2);
     assert_int_equal(alerts.n, 3);
