@@ -52,7 +52,7 @@ typedef struct tl_decoder_stats {
 } tl_decoder_stats;
 
 /* Counters since tl_decoder_new(). Any thread. They count decodes: a message decoded twice
- * (the engine decodes a message it held back for event-time alignment again when it releases
+ * (the engine may decode a message it held back for event-time alignment again when it releases
  * it) counts twice if it was clamped both times. */
 void tl_decoder_stats_get(const tl_decoder *d, tl_decoder_stats *out);
 

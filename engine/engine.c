@@ -162,7 +162,7 @@ typedef struct worker {
     _Atomic uint64_t s_late, s_series, s_overflowed, s_capped; /* from the shard, after each evaluation */
     uint64_t messages, events, malformed;
     uint64_t held;       /* messages held back across all partitions */
-    uint64_t holds;      /* messages ever held back (each is decoded twice) */
+    uint64_t holds;      /* messages ever held back (each is decoded at most twice) */
     uint64_t consumes;   /* consume calls that returned messages */
     uint64_t ring_waits; /* times a full ring to another worker made this one wait */
     uint64_t held_bytes; /* their payload bytes (against HOLD_BUDGET_BYTES) */
@@ -650,6 +650,7 @@ static void release_held(worker *w, batch *b, int64_t wm)
         while (p->h_n) {
             rd_kafka_message_t *m = p->hold[p->h_head];
             int64_t *ts = &p->hold_ts[p->h_head];
+            int decoded = 0; /* w->ev holds this message's event */
             if (*ts == INT64_MIN) {
                 if (decode_or_dead_letter(w, b, m) < 0) {
                     batch_record(b, pi, m->offset + 1, &hint);
@@ -657,11 +658,12 @@ static void release_held(worker *w, batch *b, int64_t wm)
                     continue;
                 }
                 *ts = w->ev.ts_ms;
+                decoded = 1;
             }
             if (*ts > hold_limit(w, p, wm))
                 break;
-            /* w->ev may hold another message's event: decode this one again */
-            if (decode_or_dead_letter(w, b, m) == 0)
+            /* decoded on an earlier pass: w->ev now holds another message's event */
+            if (decoded || decode_or_dead_letter(w, b, m) == 0)
                 fold_event(w, p);
             batch_record(b, pi, m->offset + 1, &hint);
             hold_pop(w, p);

@@ -15,13 +15,19 @@ rd_kafka_t *tl_kt_producer(const char *brokers)
     return rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof e);
 }
 
-void tl_kt_produce(rd_kafka_t *p, const char *topic, const void *key, size_t klen, const void *val, size_t len)
+void tl_kt_produce_to(rd_kafka_t *p, const char *topic, int32_t partition, const void *key, size_t klen,
+                      const void *val, size_t len)
 {
-    while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, klen),
-                             RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                             RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, len),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         rd_kafka_poll(p, 10);
     rd_kafka_poll(p, 0);
+}
+
+void tl_kt_produce(rd_kafka_t *p, const char *topic, const void *key, size_t klen, const void *val, size_t len)
+{
+    tl_kt_produce_to(p, topic, RD_KAFKA_PARTITION_UA, key, klen, val, len);
 }
 
 void tl_kt_flush_destroy(rd_kafka_t *p)

@@ -27,6 +27,9 @@ typedef struct tl_kt_msgs {
 /* Producer with the given properties NULL-terminated pairs (may be NULL). */
 rd_kafka_t *tl_kt_producer(const char *brokers);
 void tl_kt_produce(rd_kafka_t *p, const char *topic, const void *key, size_t klen, const void *val, size_t len);
+/* The same, to one partition. */
+void tl_kt_produce_to(rd_kafka_t *p, const char *topic, int32_t partition, const void *key, size_t klen,
+                      const void *val, size_t len);
 void tl_kt_flush_destroy(rd_kafka_t *p);
 
 /* Read every partition of topic from the beginning to its end. */
