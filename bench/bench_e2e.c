@@ -609,6 +609,7 @@ static void by_thread(char *out, size_t cap, const int64_t *tc, uint64_t n)
 typedef struct cell_result {
     uint64_t events, rounds, partitions, retained, alerts, malformed, late, holds;
     uint64_t tl_messages, consumes, ring_waits;
+    double ratio_min, ratio_max; /* of single rounds: how far one round's ratio can be trusted */
     double avg_bytes;
     double base_s, tl_s, base_cpu, tl_cpu;
     int64_t base_tc[TL_TC_N], tl_tc[TL_TC_N]; /* CPU by thread class, ns */
@@ -736,6 +737,11 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         cr->tl_messages += rt.consumed;
         cr->consumes += rt.consumes;
         cr->ring_waits += rt.ring_waits;
+        double rr = ((double)rt.timed / rt.seconds) / ((double)rb.timed / rb.seconds);
+        if (k == 1 || rr < cr->ratio_min)
+            cr->ratio_min = rr;
+        if (k == 1 || rr > cr->ratio_max)
+            cr->ratio_max = rr;
         fprintf(stderr, "    round %llu (%s first): %llu events loaded in %.2fs; baseline %.0f/s, tripline %.0f/s\n",
                 (unsigned long long)k, order_base_first ? "baseline" : "tripline", (unsigned long long)n, load_s,
                 (double)rb.timed / rb.seconds, (double)rt.timed / rt.seconds);
@@ -830,7 +836,7 @@ int main(int argc, char **argv)
             by_thread(base_by, sizeof base_by, cr.base_tc, cr.base_n);
             by_thread(tl_by, sizeof tl_by, cr.tl_tc, cr.tl_n);
             printf("{\"bench\":\"e2e\",\"format\":\"%s\",\"brokers\":%d,\"threads\":%d,\"events\":%llu,"
-                   "\"baseline_events_per_sec\":%.0f,\"tripline_events_per_sec\":%.0f,\"ratio\":%.3f,"
+                   "\"baseline_events_per_sec\":%.0f,\"tripline_events_per_sec\":%.0f,\"ratio\":%.3f,\"round_ratio_min\":%.3f,\"round_ratio_max\":%.3f,"
                    "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,\"late\":%llu,\"held_back\":%llu,\"batch_avg\":%.0f,\"ring_waits\":%llu,"
                    "\"baseline_seconds\":%.3f,\"tripline_seconds\":%.3f,\"message_bytes\":%.0f,"
                    "\"partition_retains\":%llu,\"baseline_cpu_ns_per_event\":%.0f,\"tripline_cpu_ns_per_event\":%.0f,"
@@ -838,7 +844,7 @@ int main(int argc, char **argv)
                    "\"baseline_cpu_ns_per_event_by_thread\":%s,\"tripline_cpu_ns_per_event_by_thread\":%s,"
                    "\"nproc\":%ld,\"cpu\":\"%s\"}\n",
                    fmt_names[fmt], brokers, threads, (unsigned long long)cr.events, base_rate, tl_rate,
-                   tl_rate / base_rate, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
+                   tl_rate / base_rate, cr.ratio_min, cr.ratio_max, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
                    (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, (unsigned long long)cr.holds,
                    cr.consumes ? (double)cr.tl_messages / (double)cr.consumes : 0.0, (unsigned long long)cr.ring_waits, cr.base_s, cr.tl_s,
                    cr.avg_bytes, (unsigned long long)cr.retained, cr.base_cpu * 1e9 / (double)cr.base_n,
@@ -846,12 +852,15 @@ int main(int argc, char **argv)
             fflush(stdout);
             fprintf(stderr,
                     "e2e %s, %d broker%s, %d threads: consume-and-discard %.2fM ev/s, tripline %.2fM ev/s, "
-                    "ratio %.2f (%llu events in %llu rounds, %llu alerts; cell took %.0fs); CPU per event "
-                    "%.0f ns vs %.0f ns, cores busy %.2f vs %.2f\n",
+                    "ratio %.2f (rounds %.2f-%.2f; %llu events in %llu rounds, %llu alerts; cell took %.0fs); CPU per event "
+                    "%.0f ns vs %.0f ns (in the worker threads %.0f vs %.0f, in the client's broker threads %.0f vs %.0f), "
+                    "cores busy %.2f vs %.2f\n",
                     fmt_names[fmt], brokers, brokers > 1 ? "s" : "", threads, base_rate / 1e6, tl_rate / 1e6,
-                    tl_rate / base_rate, (unsigned long long)cr.events, (unsigned long long)cr.rounds,
+                    tl_rate / base_rate, cr.ratio_min, cr.ratio_max, (unsigned long long)cr.events, (unsigned long long)cr.rounds,
                     (unsigned long long)cr.alerts, cr.wall_s, cr.base_cpu * 1e9 / (double)cr.base_n,
-                    cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s);
+                    cr.tl_cpu * 1e9 / (double)cr.tl_n, (double)cr.base_tc[TL_TC_WORKER] / (double)cr.base_n,
+                    (double)cr.tl_tc[TL_TC_WORKER] / (double)cr.tl_n, (double)cr.base_tc[TL_TC_BROKER] / (double)cr.base_n,
+                    (double)cr.tl_tc[TL_TC_BROKER] / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s);
         }
     }
     fprintf(stderr, "bench_e2e: %s in %.0fs\n", rc ? "FAILED" : "done", (double)(tl_bench_now_ns() - t0) * 1e-9);
