@@ -42,7 +42,14 @@
  * the engine reported malformed events, or a topic lost data.
  *
  * Usage: bench_e2e [--smoke] [--events N] [--threads N] [--format json|avro] [--brokers 1|3]
+ *                  [--ideal-ns-json N] [--ideal-ns-avro N]
  *   default: JSON and Avro x 1 and 3 brokers, 1,000,000 events per cell, 2 threads.
+ *   --ideal-ns-FMT N: each round of that format also runs an "ideal engine": the baseline's
+ *   consumer whose workers spend N ns of CPU per message in a loop on the clock that touches no
+ *   memory. It answers "what ratio would an engine reach whose whole per-event cost were N ns,
+ *   as on an idle core, with no cache footprint?". bench/run.sh passes the hot path's whole-pack
+ *   ns/event of the same run (bench_hotpath, one thread), so the ideal run is an engine exactly
+ *   as fast end to end as tripline is in memory. The three runs of a round rotate their order.
  *   --smoke: 20,000 events, one round, 1 broker, JSON only. Run from the repository root
  *   (the rule pack is read from ./rules). Each run joins a fresh group, which takes about
  *   3 s on the mock cluster, so even --smoke takes about 8 s.
@@ -110,6 +117,14 @@ static int64_t cpu_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Busy for ns of CPU without touching memory (the ideal engine's work). */
+static void spin_ns(int64_t ns)
+{
+    int64_t until = tl_bench_now_ns() + ns;
+    while (tl_bench_now_ns() < until)
+        ;
 }
 
 static void sleep_us(long us)
@@ -308,6 +323,7 @@ struct baseline {
     _Atomic int64_t t0, t1, c0, c1; /* wall and process CPU at the run's start and end */
     _Atomic uint64_t n0;
     tl_bench_tcpu tc0, tc1; /* CPU by thread class, taken with c0 and c1 */
+    int64_t work_ns;        /* the ideal engine's CPU per message (0: discard) */
 };
 
 static void *base_worker_main(void *arg)
@@ -332,6 +348,8 @@ static void *base_worker_main(void *arg)
         }
         if (!got)
             continue;
+        if (b->work_ns)
+            spin_ns((int64_t)got * b->work_ns);
         uint64_t prev = atomic_fetch_add(&b->count, got);
         int64_t t = tl_bench_now_ns();
         if (prev == 0) {
@@ -389,7 +407,7 @@ typedef struct run_result {
 } run_result;
 
 static int run_baseline(const char *bootstraps, const char *group, const char *topic, int threads, uint64_t total,
-                        run_result *res)
+                        int64_t work_ns, run_result *res)
 {
     memset(res, 0, sizeof *res);
     baseline *b = tl_calloc(1, sizeof *b);
@@ -398,6 +416,7 @@ static int run_baseline(const char *bootstraps, const char *group, const char *t
     int rc = -1;
     b->nw = threads;
     b->total = total;
+    b->work_ns = work_ns;
     char e[256];
     size_t n_engine_defaults;
     const tl_kv *engine_defaults = tl_engine_consumer_defaults(&n_engine_defaults); /* the engine's own */
@@ -595,6 +614,14 @@ out:
 
 /* ---- one cell: a format and a broker count ------------------------------------------------- */
 
+#define MAX_ROUNDS 256 /* single-round ratios kept for the median (the sums take every round) */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* {"workers":N,...}: CPU ns per event of each thread class (bench_util.h) */
 static void by_thread(char *out, size_t cap, const int64_t *tc, uint64_t n)
 {
@@ -609,7 +636,17 @@ static void by_thread(char *out, size_t cap, const int64_t *tc, uint64_t n)
 typedef struct cell_result {
     uint64_t events, rounds, partitions, retained, alerts, malformed, late, holds;
     uint64_t tl_messages, consumes, ring_waits;
-    double ratio_min, ratio_max; /* of single rounds: how far one round's ratio can be trusted */
+    /* Single rounds' ratios (each round's two runs read the same topic back to back): their
+     * spread says how far one figure can be trusted, and their median is robust to one run
+     * that the machine slowed down, which the summed ratio is not. */
+    double ratio_min, ratio_max, ratio_median;
+    double round_ratio[MAX_ROUNDS];
+    uint32_t n_round_ratio;
+    /* the ideal engine (--ideal-ns-*), when run */
+    int64_t ideal_ns;
+    uint64_t ideal_n;
+    double ideal_s, ideal_median;
+    double round_ideal[MAX_ROUNDS];
     double avg_bytes;
     double base_s, tl_s, base_cpu, tl_cpu;
     int64_t base_tc[TL_TC_N], tl_tc[TL_TC_N]; /* CPU by thread class, ns */
@@ -617,7 +654,15 @@ typedef struct cell_result {
     double wall_s;
 } cell_result;
 
-static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smoke, const tl_program *prog,
+static double median(double *v, uint32_t n)
+{
+    if (!n)
+        return 0;
+    qsort(v, n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smoke, int64_t ideal_ns, const tl_program *prog,
                     cell_result *cr)
 {
     memset(cr, 0, sizeof *cr);
@@ -677,10 +722,11 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         goto out;
     for (uint64_t k = 1; k <= cr->rounds; k++) {
         uint64_t n = events / cr->rounds + (k <= events % cr->rounds ? 1 : 0);
-        char topic[96], bgroup[112], tgroup[112];
+        char topic[96], bgroup[112], tgroup[112], igroup[112];
         snprintf(topic, sizeof topic, "bench-%s-%d-r%llu", fmt_names[fmt], brokers, (unsigned long long)k);
         snprintf(bgroup, sizeof bgroup, "%s-baseline", topic);
         snprintf(tgroup, sizeof tgroup, "%s-tripline", topic);
+        snprintf(igroup, sizeof igroup, "%s-ideal", topic);
         if (tl_mock_topic(&mock, topic, (int)parts) < 0) {
             fprintf(stderr, "bench_e2e: cannot create %s\n", topic);
             goto out;
@@ -699,14 +745,26 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
             goto out;
         }
         double load_s = (double)(tl_bench_now_ns() - p0) * 1e-9;
-        run_result rb, rt;
-        int order_base_first = (k % 2) == 1;
-        for (int step = 0; step < 2; step++) {
-            int do_base = (step == 0) == order_base_first;
-            int r = do_base ? run_baseline(mock.bootstraps, bgroup, topic, threads, n, &rb)
-                            : run_tripline(mock.bootstraps, tgroup, topic, fmt, threads, prog, n, &rt);
+        run_result rb, rt, ri;
+        memset(&ri, 0, sizeof ri);
+        /* the order rotates between rounds: baseline, tripline[, ideal] first in turn */
+        int nruns = ideal_ns ? 3 : 2, first = (int)((k - 1) % (uint64_t)nruns);
+        static const char *const run_names[] = {"baseline", "tripline", "ideal"};
+        for (int step = 0; step < nruns; step++) {
+            int which = (first + step) % nruns, r;
+            if (which == 0)
+                r = run_baseline(mock.bootstraps, bgroup, topic, threads, n, 0, &rb);
+            else if (which == 1)
+                r = run_tripline(mock.bootstraps, tgroup, topic, fmt, threads, prog, n, &rt);
+            else
+                r = run_baseline(mock.bootstraps, igroup, topic, threads, n, ideal_ns, &ri);
             if (r < 0)
                 goto out;
+        }
+        if (ideal_ns && (ri.consumed != n || ri.seconds <= 0)) {
+            fprintf(stderr, "bench_e2e: %s: the ideal engine consumed %llu of %llu messages\n", topic,
+                    (unsigned long long)ri.consumed, (unsigned long long)n);
+            goto out;
         }
         if (rb.consumed != n || rb.seconds <= 0) {
             fprintf(stderr, "bench_e2e: %s: the baseline consumed %llu of %llu messages\n", topic,
@@ -738,14 +796,29 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         cr->consumes += rt.consumes;
         cr->ring_waits += rt.ring_waits;
         double rr = ((double)rt.timed / rt.seconds) / ((double)rb.timed / rb.seconds);
+        if (cr->n_round_ratio < MAX_ROUNDS)
+            cr->round_ratio[cr->n_round_ratio++] = rr;
         if (k == 1 || rr < cr->ratio_min)
             cr->ratio_min = rr;
         if (k == 1 || rr > cr->ratio_max)
             cr->ratio_max = rr;
-        fprintf(stderr, "    round %llu (%s first): %llu events loaded in %.2fs; baseline %.0f/s, tripline %.0f/s\n",
-                (unsigned long long)k, order_base_first ? "baseline" : "tripline", (unsigned long long)n, load_s,
-                (double)rb.timed / rb.seconds, (double)rt.timed / rt.seconds);
+        if (ideal_ns) {
+            cr->ideal_n += ri.timed;
+            cr->ideal_s += ri.seconds;
+            if (cr->n_round_ratio <= MAX_ROUNDS)
+                cr->round_ideal[cr->n_round_ratio - 1] = ((double)ri.timed / ri.seconds) / ((double)rb.timed / rb.seconds);
+        }
+        char ideal_txt[64] = "";
+        if (ideal_ns)
+            snprintf(ideal_txt, sizeof ideal_txt, ", ideal %.0f/s", (double)ri.timed / ri.seconds);
+        fprintf(stderr, "    round %llu (%s first): %llu events loaded in %.2fs; baseline %.0f/s, tripline %.0f/s%s\n",
+                (unsigned long long)k, run_names[first], (unsigned long long)n, load_s,
+                (double)rb.timed / rb.seconds, (double)rt.timed / rt.seconds, ideal_txt);
     }
+    cr->ideal_ns = ideal_ns;
+    if (ideal_ns)
+        cr->ideal_median = median(cr->round_ideal, cr->n_round_ratio);
+    cr->ratio_median = median(cr->round_ratio, cr->n_round_ratio);
     rc = 0;
 out:
     tl_fleet_destroy(fleet);
@@ -757,12 +830,14 @@ out:
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_e2e [--smoke] [--events N] [--threads N] [--format json|avro] [--brokers 1|3]\n");
+    fprintf(stderr, "usage: bench_e2e [--smoke] [--events N] [--threads N] [--format json|avro] [--brokers 1|3] "
+                    "[--ideal-ns-json N] [--ideal-ns-avro N]\n");
 }
 
 int main(int argc, char **argv)
 {
     int smoke = 0, threads = 2, only_fmt = -1, only_brokers = 0;
+    int64_t ideal_ns[2] = {0, 0}; /* by format */
     uint64_t events = 1000000;
     int events_set = 0;
     for (int i = 1; i < argc; i++) {
@@ -782,12 +857,16 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--brokers") == 0 && v) {
             only_brokers = atoi(v);
             i++;
+        } else if ((strcmp(a, "--ideal-ns-json") == 0 || strcmp(a, "--ideal-ns-avro") == 0) && v) {
+            ideal_ns[strcmp(a, "--ideal-ns-json") == 0 ? FMT_JSON : FMT_AVRO] = (int64_t)atof(v);
+            i++;
         } else {
             usage();
             return 2;
         }
     }
-    if (threads < 1 || threads > MAX_THREADS || events < 1 || only_brokers < 0 || only_brokers > 5) {
+    if (threads < 1 || threads > MAX_THREADS || events < 1 || only_brokers < 0 || only_brokers > 5 ||
+        ideal_ns[FMT_JSON] < 0 || ideal_ns[FMT_JSON] > 1000000 || ideal_ns[FMT_AVRO] < 0 || ideal_ns[FMT_AVRO] > 1000000) {
         usage();
         return 2;
     }
@@ -796,6 +875,8 @@ int main(int argc, char **argv)
             events = 20000;
         only_fmt = FMT_JSON;
         only_brokers = 1;
+        if (!ideal_ns[FMT_JSON])
+            ideal_ns[FMT_JSON] = 500; /* so the smoke run covers the ideal engine too */
     }
     tl_log_set_level(TL_LOG_WARN);
 
@@ -826,41 +907,50 @@ int main(int argc, char **argv)
             if (only_brokers && brokers != only_brokers)
                 continue;
             cell_result cr;
-            if (run_cell(fmt, brokers, threads, events, smoke, prog, &cr) < 0) {
+            if (run_cell(fmt, brokers, threads, events, smoke, ideal_ns[fmt], prog, &cr) < 0) {
                 fprintf(stderr, "bench_e2e: %s/%d brokers FAILED\n", fmt_names[fmt], brokers);
                 rc = 1;
                 break;
             }
             double base_rate = (double)cr.base_n / cr.base_s, tl_rate = (double)cr.tl_n / cr.tl_s;
-            char base_by[256], tl_by[256];
+            char base_by[256], tl_by[256], ideal_json[256] = "", ideal_txt[256] = "";
+            if (cr.ideal_ns) {
+                double ideal_rate = (double)cr.ideal_n / cr.ideal_s;
+                snprintf(ideal_json, sizeof ideal_json,
+                         "\"ideal_ns\":%lld,\"ideal_events_per_sec\":%.0f,\"ideal_ratio\":%.3f,"
+                         "\"ideal_round_ratio_median\":%.3f,\"tripline_vs_ideal\":%.3f,",
+                         (long long)cr.ideal_ns, ideal_rate, ideal_rate / base_rate, cr.ideal_median, tl_rate / ideal_rate);
+                snprintf(ideal_txt, sizeof ideal_txt, "; an ideal engine of %lld ns/event: %.2fM ev/s, ratio %.2f (median %.2f)",
+                         (long long)cr.ideal_ns, ideal_rate / 1e6, ideal_rate / base_rate, cr.ideal_median);
+            }
             by_thread(base_by, sizeof base_by, cr.base_tc, cr.base_n);
             by_thread(tl_by, sizeof tl_by, cr.tl_tc, cr.tl_n);
             printf("{\"bench\":\"e2e\",\"format\":\"%s\",\"brokers\":%d,\"threads\":%d,\"events\":%llu,"
-                   "\"baseline_events_per_sec\":%.0f,\"tripline_events_per_sec\":%.0f,\"ratio\":%.3f,\"round_ratio_min\":%.3f,\"round_ratio_max\":%.3f,"
+                   "\"baseline_events_per_sec\":%.0f,\"tripline_events_per_sec\":%.0f,\"ratio\":%.3f,\"round_ratio_median\":%.3f,\"round_ratio_min\":%.3f,\"round_ratio_max\":%.3f,"
                    "\"rounds\":%llu,\"partitions\":%llu,\"alerts\":%llu,\"malformed\":%llu,\"late\":%llu,\"held_back\":%llu,\"batch_avg\":%.0f,\"ring_waits\":%llu,"
                    "\"baseline_seconds\":%.3f,\"tripline_seconds\":%.3f,\"message_bytes\":%.0f,"
                    "\"partition_retains\":%llu,\"baseline_cpu_ns_per_event\":%.0f,\"tripline_cpu_ns_per_event\":%.0f,"
                    "\"baseline_cores_busy\":%.2f,\"tripline_cores_busy\":%.2f,"
                    "\"baseline_cpu_ns_per_event_by_thread\":%s,\"tripline_cpu_ns_per_event_by_thread\":%s,"
-                   "\"nproc\":%ld,\"cpu\":\"%s\"}\n",
+                   "%s\"nproc\":%ld,\"cpu\":\"%s\"}\n",
                    fmt_names[fmt], brokers, threads, (unsigned long long)cr.events, base_rate, tl_rate,
-                   tl_rate / base_rate, cr.ratio_min, cr.ratio_max, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
+                   tl_rate / base_rate, cr.ratio_median, cr.ratio_min, cr.ratio_max, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
                    (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, (unsigned long long)cr.holds,
                    cr.consumes ? (double)cr.tl_messages / (double)cr.consumes : 0.0, (unsigned long long)cr.ring_waits, cr.base_s, cr.tl_s,
                    cr.avg_bytes, (unsigned long long)cr.retained, cr.base_cpu * 1e9 / (double)cr.base_n,
-                   cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s, base_by, tl_by, nproc, model);
+                   cr.tl_cpu * 1e9 / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s, base_by, tl_by, ideal_json, nproc, model);
             fflush(stdout);
             fprintf(stderr,
                     "e2e %s, %d broker%s, %d threads: consume-and-discard %.2fM ev/s, tripline %.2fM ev/s, "
-                    "ratio %.2f (rounds %.2f-%.2f; %llu events in %llu rounds, %llu alerts; cell took %.0fs); CPU per event "
+                    "ratio %.2f (rounds: median %.2f, %.2f-%.2f; %llu events in %llu rounds, %llu alerts; cell took %.0fs); CPU per event "
                     "%.0f ns vs %.0f ns (in the worker threads %.0f vs %.0f, in the client's broker threads %.0f vs %.0f), "
-                    "cores busy %.2f vs %.2f\n",
+                    "cores busy %.2f vs %.2f%s\n",
                     fmt_names[fmt], brokers, brokers > 1 ? "s" : "", threads, base_rate / 1e6, tl_rate / 1e6,
-                    tl_rate / base_rate, cr.ratio_min, cr.ratio_max, (unsigned long long)cr.events, (unsigned long long)cr.rounds,
+                    tl_rate / base_rate, cr.ratio_median, cr.ratio_min, cr.ratio_max, (unsigned long long)cr.events, (unsigned long long)cr.rounds,
                     (unsigned long long)cr.alerts, cr.wall_s, cr.base_cpu * 1e9 / (double)cr.base_n,
                     cr.tl_cpu * 1e9 / (double)cr.tl_n, (double)cr.base_tc[TL_TC_WORKER] / (double)cr.base_n,
                     (double)cr.tl_tc[TL_TC_WORKER] / (double)cr.tl_n, (double)cr.base_tc[TL_TC_BROKER] / (double)cr.base_n,
-                    (double)cr.tl_tc[TL_TC_BROKER] / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s);
+                    (double)cr.tl_tc[TL_TC_BROKER] / (double)cr.tl_n, cr.base_cpu / cr.base_s, cr.tl_cpu / cr.tl_s, ideal_txt);
         }
     }
     fprintf(stderr, "bench_e2e: %s in %.0fs\n", rc ? "FAILED" : "done", (double)(tl_bench_now_ns() - t0) * 1e-9);
