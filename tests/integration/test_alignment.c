@@ -38,6 +38,7 @@
 #include "mock.h"
 #include "rules.h"
 #include "tl_kafka_test.h"
+#include "tl_test.h"
 
 #define SEC 1000LL
 #define MIN 60000LL
@@ -119,11 +120,7 @@ static int setup(void **state)
     tl_mock_topic(&fx->mock, "dlq-1", 1);
     tl_mock_topic(&fx->mock, "alerts-2", 1);
     tl_mock_topic(&fx->mock, "dlq-2", 1);
-    snprintf(fx->rules_path, sizeof fx->rules_path, "/tmp/tl-it-align-rules-%d.yaml", (int)getpid());
-    FILE *f = fopen(fx->rules_path, "w");
-    assert_non_null(f);
-    fputs(rules_yaml, f);
-    fclose(f);
+    assert_non_null(tl_test_write_temp(fx->rules_path, sizeof fx->rules_path, "align-rules", rules_yaml));
     /* on a 10 s boundary, so 1-minute windows hold whole seconds of both partitions */
     fx->t0 = (wall_ms() - 40 * MIN) / (10 * SEC) * (10 * SEC);
     rd_kafka_t *p = tl_kt_producer(fx->mock.bootstraps);

@@ -38,6 +38,7 @@
 #include "mock.h"
 #include "rules.h"
 #include "tl_kafka_test.h"
+#include "tl_test.h"
 
 #define SEC 1000LL
 #define MIN 60000LL
@@ -231,11 +232,7 @@ static int setup(void **state)
     tl_mock_topic(&fx->mock, "traces", 2);
     tl_mock_topic(&fx->mock, "alerts", 1);
     tl_mock_topic(&fx->mock, "dlq", 1);
-    snprintf(fx->rules_path, sizeof fx->rules_path, "/tmp/tl-it-bad-rules-%d.yaml", (int)getpid());
-    FILE *f = fopen(fx->rules_path, "w");
-    assert_non_null(f);
-    fputs(rules_yaml, f);
-    fclose(f);
+    assert_non_null(tl_test_write_temp(fx->rules_path, sizeof fx->rules_path, "bad-rules", rules_yaml));
     hostile_init();
     fx->t0 = wall_ms() - 3 * MIN;
     build_bad(fx);

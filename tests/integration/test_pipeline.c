@@ -39,6 +39,7 @@
 #include "rules.h"
 #include "timefmt.h"
 #include "tl_kafka_test.h"
+#include "tl_test.h"
 
 #define MIN 60000LL
 #define T0 1800000000000LL
@@ -68,12 +69,9 @@ typedef struct fixture {
 
 static char *rules_file(char *path, size_t cap)
 {
-    snprintf(path, cap, "/tmp/tl-it-rules-%d.yaml", (int)getpid());
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(rules_yaml, f);
-    fclose(f);
-    return path;
+    char *p = tl_test_write_temp(path, cap, "rules", rules_yaml);
+    assert_non_null(p);
+    return p;
 }
 
 /* 16 minutes of event time, one get_order_status call every 250 ms: 30% errors during the
@@ -867,11 +865,7 @@ static void test_pipeline_self_alerts_on_output_topic(void **state)
 {
     fixture *fx = *state;
     char rules[256], dir[64] = "/tmp/tl-it-state-XXXXXX", blocker[128];
-    snprintf(rules, sizeof rules, "/tmp/tl-it-flood-%d.yaml", (int)getpid());
-    FILE *f = fopen(rules, "w");
-    assert_non_null(f);
-    fputs(flood_rules_yaml, f);
-    fclose(f);
+    assert_non_null(tl_test_write_temp(rules, sizeof rules, "flood", flood_rules_yaml));
     assert_non_null(mkdtemp(dir));
     snprintf(blocker, sizeof blocker, "%s/checkpoint.tmp", dir);
     assert_int_equal(mkdir(blocker, 0755), 0); /* open(O_WRONLY) of a directory: EISDIR */
@@ -957,11 +951,7 @@ static void test_pipeline_self_alert_state_across_restart(void **state)
 {
     fixture *fx = *state;
     char rules[256], dir[64] = "/tmp/tl-it-state-XXXXXX";
-    snprintf(rules, sizeof rules, "/tmp/tl-it-flood-r-%d.yaml", (int)getpid());
-    FILE *f = fopen(rules, "w");
-    assert_non_null(f);
-    fputs(flood_rules_yaml, f);
-    fclose(f);
+    assert_non_null(tl_test_write_temp(rules, sizeof rules, "flood-r", flood_rules_yaml));
     assert_non_null(mkdtemp(dir));
     produce_flood(fx);
     /* checks every 500 ms: the overflow resolves 5 s after the flood's last growth */

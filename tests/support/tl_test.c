@@ -1,6 +1,7 @@
 /* tests/support/tl_test.c - shared test helpers. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "tl_test.h"
 
@@ -24,4 +25,16 @@ char *tl_test_read_file(const char *path, size_t *len)
             *len = (size_t)n;
     }
     return buf;
+}
+
+char *tl_test_write_temp(char *path, size_t cap, const char *name, const char *text)
+{
+    snprintf(path, cap, "/tmp/tl-it-%s-%d.yaml", name, (int)getpid());
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return NULL;
+    int ok = fputs(text, f) >= 0;
+    if (fclose(f) != 0 || !ok)
+        return NULL;
+    return path;
 }

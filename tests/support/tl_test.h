@@ -21,4 +21,8 @@ static inline double tl_test_rand01(tl_test_rng *r) { return (tl_test_rand(r) >>
 /* Read a whole file into a NUL-terminated heap buffer (caller frees); NULL on error. */
 char *tl_test_read_file(const char *path, size_t *len);
 
+/* Write text to /tmp/tl-it-<name>-<pid>.yaml (a rules or config file for one test process),
+ * its path into path[cap]. Returns path, or NULL if it cannot be written. */
+char *tl_test_write_temp(char *path, size_t cap, const char *name, const char *text);
+
 #endif
