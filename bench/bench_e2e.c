@@ -3,8 +3,8 @@
  * Why: librdkafka itself costs 0.5-1.4 us of CPU per message (../shared/KNOWLEDGE.md), so an
  * absolute events/s figure mostly measures the machine and the client library. What the
  * engine controls is how far below that ceiling it runs. This bench reads the same topic
- * contents twice in the same process, once with a consume-and-discard loop (the baseline)
- * and once with the whole engine (decode, filter, route, windows, the full example rule
+ * contents twice (three times with --ideal-ns-*) in the same process, once with a
+ * consume-and-discard loop (the baseline) and once with the whole engine (decode, filter, route, windows, the full example rule
  * pack rules/support-agent.yaml, alerts produced, offsets stored), and reports the ratio.
  *
  * Baseline = the engine's consumer without the engine: the same librdkafka consumer
@@ -24,7 +24,7 @@
  * and "alerts" stays small), verifies that every partition
  * still starts at offset 0 and holds exactly what was produced (else the bench aborts), and
  * then runs (a) the baseline in a fresh consumer group and (b) a fresh tl_engine in a fresh
- * group with exit_at_end. Odd rounds run the baseline first, even rounds the engine first.
+ * group with exit_at_end[, and (c) the ideal engine]. The first run rotates between rounds.
  *
  * Timing excludes the group join (about 3 s on the mock cluster): a run is timed from the
  * moment its first consumed messages are counted to the moment the count reaches the
@@ -636,17 +636,17 @@ static void by_thread(char *out, size_t cap, const int64_t *tc, uint64_t n)
 typedef struct cell_result {
     uint64_t events, rounds, partitions, retained, alerts, malformed, late, holds;
     uint64_t tl_messages, consumes, ring_waits;
-    /* Single rounds' ratios (each round's two runs read the same topic back to back): their
-     * spread says how far one figure can be trusted, and their median is robust to one run
-     * that the machine slowed down, which the summed ratio is not. */
-    double ratio_min, ratio_max, ratio_median;
-    double round_ratio[MAX_ROUNDS];
-    uint32_t n_round_ratio;
+    /* Single rounds' ratios to the baseline (a round's runs read the same topic back to back),
+     * tripline's and the ideal engine's, of the first MAX_ROUNDS rounds: their spread says how
+     * far one figure can be trusted, and their median is robust to one run that the machine
+     * slowed down, which the summed ratio is not. Sorted at the end of the cell. */
+    double round_ratio[MAX_ROUNDS], round_ideal[MAX_ROUNDS];
+    uint32_t n_rounds_kept;
+    double ratio_median, ideal_median;
     /* the ideal engine (--ideal-ns-*), when run */
     int64_t ideal_ns;
     uint64_t ideal_n;
-    double ideal_s, ideal_median;
-    double round_ideal[MAX_ROUNDS];
+    double ideal_s;
     double avg_bytes;
     double base_s, tl_s, base_cpu, tl_cpu;
     int64_t base_tc[TL_TC_N], tl_tc[TL_TC_N]; /* CPU by thread class, ns */
@@ -795,30 +795,24 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         cr->tl_messages += rt.consumed;
         cr->consumes += rt.consumes;
         cr->ring_waits += rt.ring_waits;
-        double rr = ((double)rt.timed / rt.seconds) / ((double)rb.timed / rb.seconds);
-        if (cr->n_round_ratio < MAX_ROUNDS)
-            cr->round_ratio[cr->n_round_ratio++] = rr;
-        if (k == 1 || rr < cr->ratio_min)
-            cr->ratio_min = rr;
-        if (k == 1 || rr > cr->ratio_max)
-            cr->ratio_max = rr;
-        if (ideal_ns) {
-            cr->ideal_n += ri.timed;
-            cr->ideal_s += ri.seconds;
-            if (cr->n_round_ratio <= MAX_ROUNDS)
-                cr->round_ideal[cr->n_round_ratio - 1] = ((double)ri.timed / ri.seconds) / ((double)rb.timed / rb.seconds);
+        double base_rate = (double)rb.timed / rb.seconds, ideal_rate = ideal_ns ? (double)ri.timed / ri.seconds : 0;
+        if (cr->n_rounds_kept < MAX_ROUNDS) {
+            cr->round_ratio[cr->n_rounds_kept] = ((double)rt.timed / rt.seconds) / base_rate;
+            cr->round_ideal[cr->n_rounds_kept] = ideal_rate / base_rate;
+            cr->n_rounds_kept++;
         }
+        cr->ideal_n += ri.timed;
+        cr->ideal_s += ri.seconds;
         char ideal_txt[64] = "";
         if (ideal_ns)
-            snprintf(ideal_txt, sizeof ideal_txt, ", ideal %.0f/s", (double)ri.timed / ri.seconds);
+            snprintf(ideal_txt, sizeof ideal_txt, ", ideal %.0f/s", ideal_rate);
         fprintf(stderr, "    round %llu (%s first): %llu events loaded in %.2fs; baseline %.0f/s, tripline %.0f/s%s\n",
-                (unsigned long long)k, run_names[first], (unsigned long long)n, load_s,
-                (double)rb.timed / rb.seconds, (double)rt.timed / rt.seconds, ideal_txt);
+                (unsigned long long)k, run_names[first], (unsigned long long)n, load_s, base_rate,
+                (double)rt.timed / rt.seconds, ideal_txt);
     }
     cr->ideal_ns = ideal_ns;
-    if (ideal_ns)
-        cr->ideal_median = median(cr->round_ideal, cr->n_round_ratio);
-    cr->ratio_median = median(cr->round_ratio, cr->n_round_ratio);
+    cr->ideal_median = median(cr->round_ideal, cr->n_rounds_kept);
+    cr->ratio_median = median(cr->round_ratio, cr->n_rounds_kept); /* sorts round_ratio */
     rc = 0;
 out:
     tl_fleet_destroy(fleet);
@@ -934,7 +928,7 @@ int main(int argc, char **argv)
                    "\"baseline_cpu_ns_per_event_by_thread\":%s,\"tripline_cpu_ns_per_event_by_thread\":%s,"
                    "%s\"nproc\":%ld,\"cpu\":\"%s\"}\n",
                    fmt_names[fmt], brokers, threads, (unsigned long long)cr.events, base_rate, tl_rate,
-                   tl_rate / base_rate, cr.ratio_median, cr.ratio_min, cr.ratio_max, (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
+                   tl_rate / base_rate, cr.ratio_median, cr.round_ratio[0], cr.round_ratio[cr.n_rounds_kept - 1], (unsigned long long)cr.rounds, (unsigned long long)cr.partitions,
                    (unsigned long long)cr.alerts, (unsigned long long)cr.malformed, (unsigned long long)cr.late, (unsigned long long)cr.holds,
                    cr.consumes ? (double)cr.tl_messages / (double)cr.consumes : 0.0, (unsigned long long)cr.ring_waits, cr.base_s, cr.tl_s,
                    cr.avg_bytes, (unsigned long long)cr.retained, cr.base_cpu * 1e9 / (double)cr.base_n,
@@ -946,7 +940,7 @@ int main(int argc, char **argv)
                     "%.0f ns vs %.0f ns (in the worker threads %.0f vs %.0f, in the client's broker threads %.0f vs %.0f), "
                     "cores busy %.2f vs %.2f%s\n",
                     fmt_names[fmt], brokers, brokers > 1 ? "s" : "", threads, base_rate / 1e6, tl_rate / 1e6,
-                    tl_rate / base_rate, cr.ratio_median, cr.ratio_min, cr.ratio_max, (unsigned long long)cr.events, (unsigned long long)cr.rounds,
+                    tl_rate / base_rate, cr.ratio_median, cr.round_ratio[0], cr.round_ratio[cr.n_rounds_kept - 1], (unsigned long long)cr.events, (unsigned long long)cr.rounds,
                     (unsigned long long)cr.alerts, cr.wall_s, cr.base_cpu * 1e9 / (double)cr.base_n,
                     cr.tl_cpu * 1e9 / (double)cr.tl_n, (double)cr.base_tc[TL_TC_WORKER] / (double)cr.base_n,
                     (double)cr.tl_tc[TL_TC_WORKER] / (double)cr.tl_n, (double)cr.base_tc[TL_TC_BROKER] / (double)cr.base_n,

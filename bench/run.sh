@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh - every bench, one after the other, at full size (about 8.5 minutes on 2 cores).
+# bench/run.sh - every bench, one after the other, at full size (about 7.5 minutes on 2 cores).
 #
 # Usage: bash bench/run.sh [BUILD_DIR]   (default build; built here in Release if missing)
 # Writes every JSON result line to bench-results.jsonl in the repository root and prints each

@@ -427,6 +427,8 @@ static void owner_duties(worker *w, int64_t now)
     atomic_store_explicit(&w->s_series, ss.series, memory_order_relaxed);
     atomic_store_explicit(&w->s_overflowed, ss.overflowed, memory_order_relaxed);
     atomic_store_explicit(&w->s_capped, ss.capped, memory_order_relaxed);
+    /* after this pass's pushes too (its combiner flush can wait as well) */
+    atomic_store_explicit(&w->s_ring_waits, w->ring_waits, memory_order_relaxed);
     complete_passes(w);
     store_offsets(w, now, atomic_load(&e->stopping) || atomic_load(&e->hold));
     push_out(w);
@@ -743,8 +745,9 @@ static void process_batch(worker *w, rd_kafka_message_t **msgs, ssize_t n, int64
     atomic_store_explicit(&w->s_events, w->events, memory_order_relaxed);
     atomic_store_explicit(&w->s_malformed, w->malformed, memory_order_relaxed);
     atomic_store_explicit(&w->s_holds, w->holds, memory_order_relaxed);
-    atomic_store_explicit(&w->s_consumes, w->consumes += n > 0, memory_order_relaxed);
-    atomic_store_explicit(&w->s_ring_waits, w->ring_waits, memory_order_relaxed);
+    if (n > 0)
+        w->consumes++;
+    atomic_store_explicit(&w->s_consumes, w->consumes, memory_order_relaxed);
 }
 
 /* Every partition at its end, past the grace, so the watermark no longer waits for it. */
