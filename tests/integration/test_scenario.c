@@ -74,7 +74,14 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
 
     tl_config cfg;
     tl_config_init(&cfg);
-    char *argv[] = {"--brokers", mock.bootstraps, "--rules", "rules", "--no-print-alerts", "--lateness", "1h", "--eof-grace", "250ms",
+    /* Lateness 6h, not 1h: the history goes by at about 20 hours of event time per second of
+     * wall time, and the producer's batches (up to 1 MB per partition) leave one partition up
+     * to about 2 hours of event time behind the others until its batch is sent. When the engine
+     * has read every partition to its end for longer than the grace, the watermark takes the
+     * largest event time seen, and that partition's next events were late (20% of ASan runs
+     * with 1h, before and after 2026-11-28; 0 of 12 with 6h). A producer that far apart in
+     * event time is a replay artefact; docs/OPERATIONS.md (window.eof_grace) says so. */
+    char *argv[] = {"--brokers", mock.bootstraps, "--rules", "rules", "--no-print-alerts", "--lateness", "6h", "--eof-grace", "250ms",
                     "--threads", getenv("TL_T") ? getenv("TL_T") : "2", "-X", "log_level=3"};
     assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
     tl_program *prog = tl_cli_load_rules(&cfg);
