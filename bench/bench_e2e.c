@@ -45,8 +45,8 @@
  *                  [--ideal-ns-json N] [--ideal-ns-avro N]
  *   default: JSON and Avro x 1 and 3 brokers, 1,000,000 events per cell, 2 threads.
  *   --ideal-ns-FMT N: each round of that format also runs an "ideal engine": the baseline's
- *   consumer whose workers spend N ns of CPU per message in a loop on the clock that touches no
- *   memory. It answers "what ratio would an engine reach whose whole per-event cost were N ns,
+ *   consumer whose workers do, per message, a fixed computation that takes N ns on an idle
+ *   core and touches no memory (calibrated at start; see spin_ns). It answers "what ratio would an engine reach whose whole per-event cost were N ns,
  *   as on an idle core, with no cache footprint?". bench/run.sh passes the hot path's whole-pack
  *   ns/event of the same run (bench_hotpath, one thread), so the ideal run is an engine exactly
  *   as fast end to end as tripline is in memory. The three runs of a round rotate their order.
@@ -119,12 +119,43 @@ static int64_t cpu_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Busy for ns of CPU without touching memory (the ideal engine's work). */
+/* The ideal engine's work: a fixed amount of computation that touches no memory, sized to
+ * take ns on an idle core. It is a count of steps, not a deadline on the clock: a spin until
+ * a time would get the time its thread spends descheduled (by the client's broker thread or
+ * the mock cluster, on the same two cores) as free work, and overstate what an engine of that
+ * cost reaches. The steps are one dependent multiply-add chain, so their speed does not vary
+ * with what else the core's caches hold. */
+static double spin_steps_per_ns; /* set once by spin_calibrate() */
+static _Atomic uint64_t spin_sink;
+
+static uint64_t spin_steps(uint64_t n)
+{
+    uint64_t x = n | 1;
+    for (uint64_t i = 0; i < n; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        __asm__ volatile("" : "+r"(x)); /* keep every step */
+    }
+    return x;
+}
+
+/* Steps per ns on this core while the process is otherwise idle: the fastest of a few 20 ms
+ * tries, so a try that was descheduled does not count. */
+static void spin_calibrate(void)
+{
+    const uint64_t n = 5000000;
+    double best = 0;
+    for (int i = 0; i < 7; i++) {
+        int64_t t0 = tl_bench_now_ns();
+        atomic_fetch_add(&spin_sink, spin_steps(n));
+        double r = (double)n / (double)(tl_bench_now_ns() - t0);
+        best = r > best ? r : best;
+    }
+    spin_steps_per_ns = best;
+}
+
 static void spin_ns(int64_t ns)
 {
-    int64_t until = tl_bench_now_ns() + ns;
-    while (tl_bench_now_ns() < until)
-        ;
+    atomic_fetch_add_explicit(&spin_sink, spin_steps((uint64_t)((double)ns * spin_steps_per_ns)), memory_order_relaxed);
 }
 
 static void sleep_us(long us)
@@ -649,7 +680,7 @@ typedef struct cell_result {
     double ideal_s;
     double avg_bytes;
     double base_s, tl_s, base_cpu, tl_cpu;
-    int64_t base_tc[TL_TC_N], tl_tc[TL_TC_N]; /* CPU by thread class, ns */
+    int64_t base_tc[TL_TC_N], tl_tc[TL_TC_N], ideal_tc[TL_TC_N]; /* CPU by thread class, ns */
     uint64_t base_n, tl_n;
     double wall_s;
 } cell_result;
@@ -787,6 +818,7 @@ static int run_cell(int fmt, int brokers, int threads, uint64_t events, int smok
         for (int c = 0; c < TL_TC_N; c++) {
             cr->base_tc[c] += rb.tc_ns[c];
             cr->tl_tc[c] += rt.tc_ns[c];
+            cr->ideal_tc[c] += ri.tc_ns[c];
         }
         cr->alerts += rt.alerts;
         cr->malformed += rt.malformed;
@@ -873,6 +905,8 @@ int main(int argc, char **argv)
             ideal_ns[FMT_JSON] = 500; /* so the smoke run covers the ideal engine too */
     }
     tl_log_set_level(TL_LOG_WARN);
+    if (ideal_ns[FMT_JSON] || ideal_ns[FMT_AVRO])
+        spin_calibrate(); /* before any thread of the client or the mock cluster runs */
 
     char model[256];
     tl_bench_cpu_model(model, sizeof model);
@@ -907,15 +941,20 @@ int main(int argc, char **argv)
                 break;
             }
             double base_rate = (double)cr.base_n / cr.base_s, tl_rate = (double)cr.tl_n / cr.tl_s;
-            char base_by[256], tl_by[256], ideal_json[256] = "", ideal_txt[256] = "";
+            char base_by[256], tl_by[256], ideal_by[256], ideal_json[512] = "", ideal_txt[256] = "";
             if (cr.ideal_ns) {
                 double ideal_rate = (double)cr.ideal_n / cr.ideal_s;
+                by_thread(ideal_by, sizeof ideal_by, cr.ideal_tc, cr.ideal_n);
                 snprintf(ideal_json, sizeof ideal_json,
                          "\"ideal_ns\":%lld,\"ideal_events_per_sec\":%.0f,\"ideal_ratio\":%.3f,"
-                         "\"ideal_round_ratio_median\":%.3f,\"tripline_vs_ideal\":%.3f,",
-                         (long long)cr.ideal_ns, ideal_rate, ideal_rate / base_rate, cr.ideal_median, tl_rate / ideal_rate);
-                snprintf(ideal_txt, sizeof ideal_txt, "; an ideal engine of %lld ns/event: %.2fM ev/s, ratio %.2f (median %.2f)",
-                         (long long)cr.ideal_ns, ideal_rate / 1e6, ideal_rate / base_rate, cr.ideal_median);
+                         "\"ideal_round_ratio_median\":%.3f,\"tripline_vs_ideal\":%.3f,"
+                         "\"ideal_cpu_ns_per_event_by_thread\":%s,\"spin_steps_per_ns\":%.3f,",
+                         (long long)cr.ideal_ns, ideal_rate, ideal_rate / base_rate, cr.ideal_median, tl_rate / ideal_rate,
+                         ideal_by, spin_steps_per_ns);
+                snprintf(ideal_txt, sizeof ideal_txt,
+                         "; an ideal engine of %lld ns/event: %.2fM ev/s, ratio %.2f (median %.2f), %.0f ns in its workers",
+                         (long long)cr.ideal_ns, ideal_rate / 1e6, ideal_rate / base_rate, cr.ideal_median,
+                         (double)cr.ideal_tc[TL_TC_WORKER] / (double)cr.ideal_n);
             }
             by_thread(base_by, sizeof base_by, cr.base_tc, cr.base_n);
             by_thread(tl_by, sizeof tl_by, cr.tl_tc, cr.tl_n);
