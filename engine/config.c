@@ -52,6 +52,7 @@
 #define DEF_MAX_MESSAGE ((size_t)1 << 20)
 #define DEF_SKETCH_MAX ((size_t)1 << 30)
 #define DEF_CHECKPOINT_MS 30000
+#define DEF_SHUTDOWN_MS 30000
 #define DEF_STATE_TOPIC "tripline-state"
 #define DEF_LEASE_TOPIC "tripline-lease"
 #define DEF_MAX_FUTURE_MS 0 /* off: replays and test fixtures carry any time; tripline.example.yaml sets 1h */
@@ -229,6 +230,7 @@ void tl_config_init(tl_config *c)
     c->resend_resolved_ms = DEF_RESEND_RESOLVED_MS;
     c->resend_interval_ms = DEF_RESEND_INTERVAL_MS;
     c->self_check_ms = DEF_SELF_CHECK_MS;
+    c->shutdown_timeout_ms = DEF_SHUTDOWN_MS;
 }
 
 void tl_config_fini(tl_config *c)
@@ -310,7 +312,7 @@ fail:
 
 static const char *const TOP_KEYS[] = {
     "brokers", "group", "inputs", "output", "dlq", "rules", "input_format", "output_format",
-    "threads", "exit_at_end", "watch", "avro", "window", "alerts", "limits", "state", "ha", "stats_interval",
+    "threads", "exit_at_end", "watch", "avro", "window", "alerts", "limits", "state", "ha", "stats_interval", "shutdown_timeout",
     "kafka", "consumer", "producer", NULL};
 static const char *const AVRO_KEYS[] = {"schema", "registry", NULL};
 static const char *const WINDOW_KEYS[] = {"lateness", "max_lead", "idle_timeout", "eof_grace", NULL};
@@ -739,6 +741,8 @@ static int apply_doc(tl_config *c, const tl_ydoc *d, char *err, size_t cap)
             rc = y_apply_ha(&y, c, v);
         else if (!strcmp(k, "stats_interval"))
             rc = y_duration(&y, v, 0, &c->stats_interval_ms);
+        else if (!strcmp(k, "shutdown_timeout"))
+            rc = y_duration(&y, v, 0, &c->shutdown_timeout_ms);
         else if (!strcmp(k, "kafka"))
             rc = y_props(&y, v, &c->kafka, &c->n_kafka);
         else if (!strcmp(k, "consumer"))
@@ -791,7 +795,7 @@ typedef enum flag_id {
     FL_CONFIG, FL_BROKERS, FL_GROUP, FL_INPUT, FL_OUTPUT, FL_DLQ, FL_RULES, FL_INPUT_FORMAT,
     FL_OUTPUT_FORMAT, FL_THREADS, FL_EXIT_AT_END, FL_WATCH, FL_X, FL_LATENESS, FL_MAX_LEAD, FL_IDLE_TIMEOUT, FL_EOF_GRACE,
     FL_RENOTIFY, FL_PRINT, FL_NO_PRINT, FL_STATS, FL_AVRO_SCHEMA, FL_MAX_SERIES, FL_STATE_DIR, FL_CHECKPOINT,
-    FL_FRESH_STATE, FL_HEARTBEAT, FL_MAX_SERIES_TOTAL, FL_SELF_CHECK, FL_STANDBY
+    FL_FRESH_STATE, FL_HEARTBEAT, FL_MAX_SERIES_TOTAL, FL_SELF_CHECK, FL_STANDBY, FL_SHUTDOWN
 } flag_id;
 
 typedef struct flag_def {
@@ -851,6 +855,8 @@ static const flag_def FLAGS[] = {
      "check the alerts about tripline itself (overflow, checkpoints) this often; 0 = off", "1m"},
     {"--standby", NULL, FL_STANDBY, "ha.mode standby: one active instance per group, the others wait",
      "off: single"},
+    {"--shutdown-timeout", "DUR", FL_SHUTDOWN,
+     "how long a stop waits for alerts in flight to be delivered; what is not stays uncommitted", "30s"},
 };
 #define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -1063,6 +1069,8 @@ static int apply_flag(tl_config *c, const flag_def *f, const char *v, int *input
         return flag_duration(fl, v, 0, &c->renotify_ms, err, cap);
     case FL_STATS:
         return flag_duration(fl, v, 0, &c->stats_interval_ms, err, cap);
+    case FL_SHUTDOWN:
+        return flag_duration(fl, v, 0, &c->shutdown_timeout_ms, err, cap);
     }
     return errf(err, cap, "%s: not handled", fl);
 }
@@ -1253,6 +1261,7 @@ int tl_config_validate(const tl_config *c, char *err, size_t cap)
         check_duration("alerts.renotify_interval (--renotify-interval)", c->renotify_ms, 0, err,
                        cap) ||
         check_duration("stats_interval (--stats-interval)", c->stats_interval_ms, 0, err, cap) ||
+        check_duration("shutdown_timeout (--shutdown-timeout)", c->shutdown_timeout_ms, 0, err, cap) ||
         check_duration("state.interval (--checkpoint-interval)", c->checkpoint_interval_ms, 1, err, cap) ||
         check_duration("limits.max_future", c->max_future_ms, 0, err, cap) ||
         check_duration("alerts.heartbeat (--heartbeat)", c->heartbeat_ms, 0, err, cap) ||

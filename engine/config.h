@@ -58,6 +58,9 @@ typedef struct tl_config {
     size_t sketch_max_bytes;        /* per worker, default 1 GiB */
     int print_alerts;               /* print each alert as a line on stdout */
     int64_t stats_interval_ms;      /* 0 = no periodic stats line on stderr */
+    int64_t shutdown_timeout_ms;    /* a stop waits this long for the alerts in flight to be
+                                       delivered (default 30 s); the input after the first one
+                                       that is not stays uncommitted, and is read again */
     /* state (checkpoint.c): where checkpoints go, how often, and what an unreadable one does */
     char *state_dir;                /* NULL: no checkpoints, state is in memory only */
     int state_kafka;                /* 1: checkpoints also go to the compacted topic state_topic,

@@ -883,7 +883,7 @@ static void *worker_main(void *arg)
         }
         if (stopping && !atomic_load(&w->stopped_consuming)) {
             atomic_store(&w->stopped_consuming, 1);
-            deadline = now + 30000;
+            deadline = now + e->cfg->shutdown_timeout_ms; /* then what is undelivered stays uncommitted */
         }
         if (!hold && !stopping && w->nparts && w->b_count < BATCH_FIFO && msgs) {
             ssize_t n = rd_kafka_consume_batch_queue(w->q, w->held ? 1 : 10, msgs, BATCH_MAX);
@@ -1808,9 +1808,10 @@ int tl_engine_run(tl_engine *e)
             }
         }
     }
-    /* drain: workers stop consuming, finish owner duties, deliver, store offsets */
+    /* drain: workers stop consuming, finish owner duties, deliver, store offsets (each gives up
+     * after shutdown_timeout; this wait is a backstop a little longer than theirs) */
     atomic_store(&e->stopping, 1);
-    int64_t end = wall_ms() + 35000;
+    int64_t end = wall_ms() + e->cfg->shutdown_timeout_ms + 5000;
     for (;;) {
         int fin = 1;
         for (uint32_t i = 0; i < e->nw; i++)

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -492,7 +493,8 @@ static void test_pipeline_broker_down_past_message_timeout(void **state)
     tl_config cfg;
     char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", "g-outage", "--input", "traces", "--output", "alerts",
                     "--dlq", "dlq", "--rules", fx->rules_path, "--threads", "2", "--no-print-alerts", "-X",
-                    "log_level=0", "-X", "message.timeout.ms=1000", "-X", "session.timeout.ms=6000"};
+                    "log_level=0", "-X", "message.timeout.ms=1000", "-X", "session.timeout.ms=6000",
+                    "--shutdown-timeout", "2s"};
     tl_program *prog;
     tl_engine *e = new_engine(&cfg, &prog, (int)(sizeof argv / sizeof argv[0]), argv);
     outage o = {.fx = fx};
@@ -509,8 +511,16 @@ static void test_pipeline_broker_down_past_message_timeout(void **state)
     assert_true(st.alerts >= 1);
     assert_true(st.alerts_acked < st.alerts); /* not delivered ... */
     assert_true(st.delivery_retries >= 1);    /* ... and the stall shows */
-    tl_engine_stop(e); /* stop during the outage: nothing may be committed past the alert */
+    /* stop during the outage: the stop gives up on the alert after --shutdown-timeout (not
+     * the default 30 s), and nothing may be committed past it */
+    struct timespec s0, s1;
+    clock_gettime(CLOCK_MONOTONIC, &s0);
+    tl_engine_stop(e);
     pthread_join(th, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &s1);
+    double stop_s = (double)(s1.tv_sec - s0.tv_sec) + (double)(s1.tv_nsec - s0.tv_nsec) * 1e-9;
+    assert_true(stop_s >= 1.5);  /* it did wait for the delivery ... */
+    assert_true(stop_s < 15.0);  /* ... but not for the default 30 s */
     tl_engine_destroy(e);
     rd_kafka_mock_broker_set_up(fx->mock.mc, 1);
     int64_t committed, end;

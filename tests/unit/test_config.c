@@ -98,6 +98,7 @@ static void test_config_defaults(void **state)
     assert_int_equal(c.sketch_max_bytes, 1 << 30);
     assert_int_equal(c.print_alerts, 0);
     assert_int_equal(c.stats_interval_ms, 0);
+    assert_int_equal(c.shutdown_timeout_ms, 30000);
     assert_int_equal(c.n_kafka + c.n_consumer + c.n_producer, 0);
     assert_int_equal(tl_config_validate(&c, err, sizeof err), 0);
     tl_config_fini(&c);
@@ -135,6 +136,7 @@ static const char FULL[] =
     "  max_message_bytes: 2048\n"
     "  sketch_max_bytes: 1000000\n"
     "stats_interval: 15s\n"
+    "shutdown_timeout: 20s\n"
     "kafka:\n"
     "  security.protocol: SASL_SSL\n"
     "  socket.keepalive.enable: true\n"
@@ -179,6 +181,7 @@ static void test_config_full_file_parses(void **state)
     assert_int_equal(c.max_message_bytes, 2048);
     assert_int_equal(c.sketch_max_bytes, 1000000);
     assert_int_equal(c.stats_interval_ms, 15000);
+    assert_int_equal(c.shutdown_timeout_ms, 20000);
     assert_int_equal(c.n_kafka, 3);
     assert_string_equal(kv_get(c.kafka, c.n_kafka, "security.protocol"), "SASL_SSL");
     assert_string_equal(kv_get(c.kafka, c.n_kafka, "socket.keepalive.enable"), "true");
@@ -262,7 +265,7 @@ static void test_config_flags_override_file(void **state)
                           "--threads", "3", "--lateness", "5s", "--idle-timeout=1m", "--eof-grace", "1s",
                           "--renotify-interval", "1h", "--no-print-alerts", "--stats-interval",
                           "0", "--avro-schema", "other.avsc", "--max-series=77",
-                          "--exit-at-end"),
+                          "--exit-at-end", "--shutdown-timeout", "0"),
                      0);
     assert_string_equal(c.brokers, "b:1");
     assert_string_equal(c.group, "g2");
@@ -286,6 +289,7 @@ static void test_config_flags_override_file(void **state)
     assert_string_equal(c.avro_schema, "other.avsc");
     assert_int_equal(c.max_series, 77);
     assert_int_equal(c.exit_at_end, 1);
+    assert_int_equal(c.shutdown_timeout_ms, 0); /* 0: a stop does not wait for deliveries */
     /* untouched by flags: still from the file */
     assert_int_equal(c.n_registry, 2);
     assert_int_equal(tl_config_validate(&c, err, sizeof err), 0);
@@ -338,6 +342,7 @@ static void test_config_flag_errors(void **state)
     FLAG_ERR("--idle-timeout: must be greater than 0", "--idle-timeout", "0");
     FLAG_ERR("--renotify-interval: invalid duration", "--renotify-interval", "-1h");
     FLAG_ERR("--stats-interval: invalid duration ''", "--stats-interval=");
+    FLAG_ERR("--shutdown-timeout: invalid duration '-3s'", "--shutdown-timeout", "-3s");
     FLAG_ERR("--input: invalid topic name 'a b': invalid character", "--input", "a b");
     FLAG_ERR("--output: invalid topic name '': a topic name must not be empty", "--output=");
     FLAG_ERR("--dlq: invalid topic name '..'", "--dlq", "..");
@@ -439,6 +444,7 @@ static void test_config_bad_durations(void **state)
     expect_file_error("alerts:\n  renotify_interval: [1h]\n", "t.yaml:2:22: expected a duration");
     expect_file_error("stats_interval: -5s\n", "t.yaml:1:17: invalid duration '-5s'");
     expect_file_error("stats_interval: 400d\n", "t.yaml:1:17: '400d' is too long (at most 365d)");
+    expect_file_error("shutdown_timeout: soon\n", "t.yaml:1:19: invalid duration 'soon'");
 }
 
 static void test_config_registry_ids(void **state)
@@ -650,7 +656,8 @@ static void test_config_flags_help_lists_every_flag(void **state)
         "--threads N", "--exit-at-end", "-X KEY=VALUE", "--lateness DUR", "--idle-timeout DUR", "--eof-grace DUR",
         "--renotify-interval DUR", "--print-alerts", "--no-print-alerts", "--stats-interval DUR",
         "--avro-schema PATH", "--max-series N", "--state-dir DIR", "--checkpoint-interval DUR", "--fresh-state",
-        "--heartbeat DUR", "--max-series-total N", "--self-check-interval DUR", NULL};
+        "--heartbeat DUR", "--max-series-total N", "--self-check-interval DUR",
+        "--shutdown-timeout DUR", NULL};
     for (int i = 0; flags[i]; i++)
         assert_contains(h, flags[i]);
     assert_contains(h, "(default: localhost:9092)");
@@ -666,7 +673,7 @@ static void test_config_flags_help_lists_every_flag(void **state)
         assert_true(line[28] == ' ' && line[29] != ' ');
         line = nl + 1;
     }
-    assert_int_equal(lines, 30);
+    assert_int_equal(lines, 31);
     assert_ptr_equal(tl_config_flags_help(), h);
 }
 
