@@ -46,8 +46,9 @@
  *   default: JSON and Avro x 1 and 3 brokers, 1,000,000 events per cell, 2 threads.
  *   --ideal-ns-FMT N: each round of that format also runs an "ideal engine": the baseline's
  *   consumer whose workers do, per message, a fixed computation that takes N ns on an idle
- *   core and touches no memory (calibrated at start; see spin_ns). It answers "what ratio would an engine reach whose whole per-event cost were N ns,
- *   as on an idle core, with no cache footprint?". bench/run.sh passes the hot path's whole-pack
+ *   core and touches no memory (calibrated at start; see spin_ns). It answers "what ratio
+ *   would an engine reach whose whole per-event cost were N ns, as on an idle core, with no
+ *   cache footprint?". bench/run.sh passes the hot path's whole-pack
  *   ns/event of the same run (bench_hotpath, one thread), so the ideal run is an engine exactly
  *   as fast end to end as tripline is in memory. The three runs of a round rotate their order.
  *   --smoke: 20,000 events, one round, 1 broker, JSON only. Run from the repository root
