@@ -1507,7 +1507,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             take_checkpoint(e, 0, 1);
         store_checkpoint_offsets(e, 1);
     } else {
-        wait_batches_done(e, 10000);
+        /* a stopped engine's workers already waited shutdown_timeout for their deliveries:
+         * what is still undelivered stays uncommitted without a second wait */
+        wait_batches_done(e, e->stopped ? 0 : 10000);
         hold_workers(e); /* one more round so the final offsets are stored */
         rd_kafka_commit(rk, NULL, 0);
     }
