@@ -113,13 +113,7 @@ static void put_event(rd_kafka_t *p, int32_t partition, const char *service, int
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
-    char err[256];
-    assert_int_equal(tl_mock_start(&fx->mock, 1, err, sizeof err), 0);
-    tl_mock_topic(&fx->mock, "traces", 2);
-    tl_mock_topic(&fx->mock, "alerts-1", 1);
-    tl_mock_topic(&fx->mock, "dlq-1", 1);
-    tl_mock_topic(&fx->mock, "alerts-2", 1);
-    tl_mock_topic(&fx->mock, "dlq-2", 1);
+    assert_int_equal(tl_kt_mock_start(&fx->mock, 1, "traces:2 alerts-1:1 dlq-1:1 alerts-2:1 dlq-2:1"), 0);
     assert_non_null(tl_test_write_temp(fx->rules_path, sizeof fx->rules_path, "align-rules", rules_yaml));
     /* on a 10 s boundary, so 1-minute windows hold whole seconds of both partitions */
     fx->t0 = (wall_ms() - 40 * MIN) / (10 * SEC) * (10 * SEC);
@@ -142,10 +136,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    tl_mock_stop(&fx->mock);
-    unlink(fx->rules_path);
-    free(fx);
-    return 0;
+    return tl_kt_fixture_end(fx, &fx->mock, fx->rules_path);
 }
 
 static const char *jstr(json_t *o, const char *k)

@@ -227,11 +227,7 @@ static void produce(fixture *fx)
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
-    char err[256];
-    assert_int_equal(tl_mock_start(&fx->mock, 1, err, sizeof err), 0);
-    tl_mock_topic(&fx->mock, "traces", 2);
-    tl_mock_topic(&fx->mock, "alerts", 1);
-    tl_mock_topic(&fx->mock, "dlq", 1);
+    assert_int_equal(tl_kt_mock_start(&fx->mock, 1, "traces:2 alerts:1 dlq:1"), 0);
     assert_non_null(tl_test_write_temp(fx->rules_path, sizeof fx->rules_path, "bad-rules", rules_yaml));
     hostile_init();
     fx->t0 = wall_ms() - 3 * MIN;
@@ -244,10 +240,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    tl_mock_stop(&fx->mock);
-    unlink(fx->rules_path);
-    free(fx);
-    return 0;
+    return tl_kt_fixture_end(fx, &fx->mock, fx->rules_path);
 }
 
 static void run_engine(fixture *fx, const char *group, const char *policy, tl_engine_stats *st)

@@ -124,11 +124,7 @@ static void produce_events(fixture *fx, int with_malformed)
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
-    char err[256];
-    assert_int_equal(tl_mock_start(&fx->mock, 1, err, sizeof err), 0);
-    tl_mock_topic(&fx->mock, "traces", 4);
-    tl_mock_topic(&fx->mock, "alerts", 2);
-    tl_mock_topic(&fx->mock, "dlq", 1);
+    assert_int_equal(tl_kt_mock_start(&fx->mock, 1, "traces:4 alerts:2 dlq:1"), 0);
     rules_file(fx->rules_path, sizeof fx->rules_path);
     *state = fx;
     return 0;
@@ -137,10 +133,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    tl_mock_stop(&fx->mock);
-    unlink(fx->rules_path);
-    free(fx);
-    return 0;
+    return tl_kt_fixture_end(fx, &fx->mock, fx->rules_path);
 }
 
 /* An engine configured by run flags (cfg and *prog are the caller's to free after it). */
@@ -579,12 +572,8 @@ enum { API_PRODUCE = 0, API_FETCH = 1, API_OFFSET_COMMIT = 8, API_HEARTBEAT = 12
 static int setup_three_brokers(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
-    char err[256];
-    assert_int_equal(tl_mock_start(&fx->mock, 3, err, sizeof err), 0);
+    assert_int_equal(tl_kt_mock_start(&fx->mock, 3, "traces:4 alerts:2 dlq:1"), 0);
     rd_kafka_mock_cluster_t *mc = fx->mock.mc;
-    assert_int_equal(tl_mock_topic(&fx->mock, "traces", 4), 0);
-    assert_int_equal(tl_mock_topic(&fx->mock, "alerts", 2), 0);
-    assert_int_equal(tl_mock_topic(&fx->mock, "dlq", 1), 0);
     /* everything on broker 1 to begin with, so that each move is a real change of broker */
     for (int p = 0; p < 4; p++)
         assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "traces", p, 1), 0);

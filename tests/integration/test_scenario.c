@@ -60,10 +60,7 @@ static void test_scenario_shipped_pack_fires_and_resolves_each_incident(void **s
     (void)state;
     tl_mock mock;
     char err[512];
-    assert_int_equal(tl_mock_start(&mock, 1, err, sizeof err), 0);
-    tl_mock_topic(&mock, "agent-traces", 6);
-    tl_mock_topic(&mock, "tripline-alerts", 3);
-    tl_mock_topic(&mock, "tripline-dlq", 1);
+    assert_int_equal(tl_kt_mock_start(&mock, 1, "agent-traces:6 tripline-alerts:3 tripline-dlq:1"), 0);
 
     /* 7 days of quiet history (the cost rule's baseline), then the scenario from 08:00:00Z */
     const int64_t live = 1800000000000LL, history = 7 * 86400000LL;

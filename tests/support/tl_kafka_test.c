@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tl_kafka_test.h"
 
@@ -149,4 +150,40 @@ void tl_kt_committed(const char *brokers, const char *group, const char *topic, 
     }
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_destroy(rk);
+}
+
+int tl_kt_mock_start(tl_mock *m, int brokers, const char *spec)
+{
+    char err[256];
+    if (tl_mock_start(m, brokers, err, sizeof err) < 0) {
+        fprintf(stderr, "tl_kt_mock_start: %s\n", err);
+        return -1;
+    }
+    for (const char *s = spec; *s;) {
+        char name[128];
+        int parts, used;
+        if (sscanf(s, " %127[^: ]:%d%n", name, &parts, &used) != 2 || parts < 1) {
+            fprintf(stderr, "tl_kt_mock_start: bad topic spec at '%s'\n", s);
+            tl_mock_stop(m);
+            return -1;
+        }
+        if (tl_mock_topic(m, name, parts) != 0) {
+            fprintf(stderr, "tl_kt_mock_start: cannot create topic %s\n", name);
+            tl_mock_stop(m);
+            return -1;
+        }
+        s += used;
+        while (*s == ' ')
+            s++;
+    }
+    return 0;
+}
+
+int tl_kt_fixture_end(void *fixture, tl_mock *m, const char *rules_path)
+{
+    tl_mock_stop(m);
+    if (rules_path && rules_path[0])
+        unlink(rules_path);
+    free(fixture);
+    return 0;
 }

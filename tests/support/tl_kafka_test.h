@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mock.h"
+
 typedef struct tl_kt_msg {
     int32_t partition;
     int64_t offset;
@@ -35,6 +37,13 @@ void tl_kt_flush_destroy(rd_kafka_t *p);
 /* Read every partition of topic from the beginning to its end. */
 tl_kt_msgs tl_kt_read_all(const char *brokers, const char *topic, int partitions);
 void tl_kt_msgs_free(tl_kt_msgs *m);
+
+/* Start a mock cluster of `brokers` brokers with the topics of spec, "name:partitions ..."
+ * (e.g. "traces:4 alerts:2 dlq:1"). 0, or -1 with the cause on stderr (m is then stopped). */
+int tl_kt_mock_start(tl_mock *m, int brokers, const char *spec);
+/* The end of a fixture that owns a mock cluster and a temporary rules file: stop the one,
+ * remove the other, free the fixture. Returns 0, for a cmocka teardown to return. */
+int tl_kt_fixture_end(void *fixture, tl_mock *m, const char *rules_path);
 
 /* Sum over partitions of (committed offset of group) and of (high watermark). */
 void tl_kt_committed(const char *brokers, const char *group, const char *topic, int partitions,
