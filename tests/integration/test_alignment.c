@@ -152,28 +152,11 @@ static void run_and_check(fixture *fx, const char *threads)
     snprintf(group, sizeof group, "g-align-%s", threads);
     snprintf(alerts_topic, sizeof alerts_topic, "alerts-%s", threads);
     snprintf(dlq_topic, sizeof dlq_topic, "dlq-%s", threads);
-    tl_config cfg;
-    tl_config_init(&cfg);
-    char err[512];
-    static const char yaml[] = "window:\n  max_lead: 1m\n  lateness: 30s\n";
-    if (tl_config_load_string(&cfg, "align.yaml", yaml, strlen(yaml), err, sizeof err) < 0)
-        fail_msg("config: %s", err);
     char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", group, "--input", "traces",
                     "--output", alerts_topic, "--dlq", dlq_topic, "--rules", fx->rules_path, "--threads", (char *)threads,
                     "--exit-at-end", "--no-print-alerts", "-X", "log_level=3"};
-    assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
-    assert_int_equal(tl_config_validate(&cfg, err, sizeof err), 0);
-    tl_program *prog = tl_cli_load_rules(&cfg);
-    assert_non_null(prog);
-    tl_engine *e = tl_engine_new(&cfg, prog, err, sizeof err);
-    if (!e)
-        fail_msg("engine: %s", err);
-    assert_int_equal(tl_engine_run(e), 0);
     tl_engine_stats st;
-    tl_engine_stats_get(e, &st);
-    tl_engine_destroy(e);
-    tl_program_destroy(prog);
-    tl_config_fini(&cfg);
+    tl_kt_run_engine("window:\n  max_lead: 1m\n  lateness: 30s\n", (int)(sizeof argv / sizeof argv[0]), argv, &st);
 
     assert_int_equal(st.messages, N_SLOW + N_FAST + N_BAD);
     assert_int_equal(st.events, N_SLOW + N_FAST); /* counted once per fold */

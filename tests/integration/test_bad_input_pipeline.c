@@ -245,28 +245,13 @@ static int teardown(void **state)
 
 static void run_engine(fixture *fx, const char *group, const char *policy, tl_engine_stats *st)
 {
-    tl_config cfg;
-    tl_config_init(&cfg);
-    char yaml[256], err[512];
+    char yaml[256];
     snprintf(yaml, sizeof yaml,
              "limits:\n  max_message_bytes: 8192\n  max_future: 10s\n  future_timestamps: %s\n", policy);
-    if (tl_config_load_string(&cfg, "bad-input.yaml", yaml, strlen(yaml), err, sizeof err) < 0)
-        fail_msg("config: %s", err);
     char *argv[] = {"--brokers", fx->mock.bootstraps, "--group", (char *)group, "--input", "traces",
                     "--output", "alerts", "--dlq", "dlq", "--rules", fx->rules_path, "--threads", "2",
                     "--exit-at-end", "--no-print-alerts", "-X", "log_level=3"};
-    assert_int_equal(tl_config_apply_args(&cfg, (int)(sizeof argv / sizeof argv[0]), argv, err, sizeof err), 0);
-    assert_int_equal(tl_config_validate(&cfg, err, sizeof err), 0);
-    tl_program *prog = tl_cli_load_rules(&cfg);
-    assert_non_null(prog);
-    tl_engine *e = tl_engine_new(&cfg, prog, err, sizeof err);
-    if (!e)
-        fail_msg("engine: %s", err);
-    assert_int_equal(tl_engine_run(e), 0);
-    tl_engine_stats_get(e, st);
-    tl_engine_destroy(e);
-    tl_program_destroy(prog);
-    tl_config_fini(&cfg);
+    tl_kt_run_engine(yaml, (int)(sizeof argv / sizeof argv[0]), argv, st);
 }
 
 /* The input message at (partition, offset), or NULL. */

@@ -1,9 +1,16 @@
 /* tests/support/tl_kafka_test.c - outside-client helpers for integration tests. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
+#include "cli.h"
+#include "config.h"
 #include "tl_kafka_test.h"
 
 rd_kafka_t *tl_kt_producer(const char *brokers)
@@ -186,4 +193,25 @@ int tl_kt_fixture_end(void *fixture, tl_mock *m, const char *rules_path)
         unlink(rules_path);
     free(fixture);
     return 0;
+}
+
+void tl_kt_run_engine(const char *yaml, int argc, char **argv, tl_engine_stats *st)
+{
+    tl_config cfg;
+    tl_config_init(&cfg);
+    char err[512];
+    if (yaml && tl_config_load_string(&cfg, "test.yaml", yaml, strlen(yaml), err, sizeof err) < 0)
+        fail_msg("config: %s", err);
+    if (tl_config_apply_args(&cfg, argc, argv, err, sizeof err) < 0 || tl_config_validate(&cfg, err, sizeof err) < 0)
+        fail_msg("flags: %s", err);
+    tl_program *prog = tl_cli_load_rules(&cfg);
+    assert_non_null(prog);
+    tl_engine *e = tl_engine_new(&cfg, prog, err, sizeof err);
+    if (!e)
+        fail_msg("engine: %s", err);
+    assert_int_equal(tl_engine_run(e), 0);
+    tl_engine_stats_get(e, st);
+    tl_engine_destroy(e);
+    tl_program_destroy(prog);
+    tl_config_fini(&cfg);
 }

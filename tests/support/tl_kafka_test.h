@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine.h"
 #include "mock.h"
 
 typedef struct tl_kt_msg {
@@ -44,6 +45,11 @@ int tl_kt_mock_start(tl_mock *m, int brokers, const char *spec);
 /* The end of a fixture that owns a mock cluster and a temporary rules file: stop the one,
  * remove the other, free the fixture. Returns 0, for a cmocka teardown to return. */
 int tl_kt_fixture_end(void *fixture, tl_mock *m, const char *rules_path);
+
+/* Run an engine to the end of its input (the flags must include --exit-at-end): settings from
+ * the YAML text `yaml` (NULL: none), then the flags, then the rules they name. Fails the test
+ * with the cause on any error; the engine's stats at the end go to *st. */
+void tl_kt_run_engine(const char *yaml, int argc, char **argv, tl_engine_stats *st);
 
 /* Sum over partitions of (committed offset of group) and of (high watermark). */
 void tl_kt_committed(const char *brokers, const char *group, const char *topic, int partitions,
