@@ -1,4 +1,5 @@
-/* tests/support/tl_kafka_test.c - outside-client helpers for integration tests. */
+/* tests/support/tl_kafka_test.c - mock-cluster, outside-client and engine-run helpers for
+ * integration tests (see tl_kafka_test.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

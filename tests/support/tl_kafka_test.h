@@ -1,7 +1,8 @@
-/* tests/support/tl_kafka_test.h - helpers for integration tests on the mock cluster: an
- * outside producer client, reading a topic back to its end (with headers), and committed
- * offsets of a group. All clients here are separate librdkafka instances, as an outside
- * program (kcat, a paging consumer) would be. */
+/* tests/support/tl_kafka_test.h - helpers for integration tests on the mock cluster: starting
+ * one with its topics and ending a fixture that owns one, an outside producer client, reading
+ * a topic back to its end (with headers), committed offsets of a group, and running an engine
+ * over it to the end of its input. All clients here are separate librdkafka instances, as an
+ * outside program (kcat, a paging consumer) would be. */
 #ifndef TL_KAFKA_TEST_H
 #define TL_KAFKA_TEST_H
 
